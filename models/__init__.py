@@ -1,0 +1,39 @@
+"""aeserve's models: the autoencoder families, their priors and losses, and the checkpoint format.
+
+The only package that `training` and `service` import.
+"""
+
+from models.aae import AAE, AAEConfig
+from models.ae import AE, AEConfig
+from models.base import Autoencoder, AutoencoderConfig, Encoding
+from models.checkpoint import Checkpoint, CheckpointError, load, save
+from models.classifier import Classifier, ClassifierConfig
+from models.priors import GaussianMixtureDensity, GaussianPrior, MixturePrior, Prior, PriorError, SwissRollPrior
+from models.sampling import Samples, draw_samples
+from models.vae import VAE, VAEConfig
+
+__all__ = [
+    "AAE",
+    "AE",
+    "VAE",
+    "AAEConfig",
+    "AEConfig",
+    "Autoencoder",
+    "AutoencoderConfig",
+    "Checkpoint",
+    "CheckpointError",
+    "Classifier",
+    "ClassifierConfig",
+    "Encoding",
+    "GaussianMixtureDensity",
+    "GaussianPrior",
+    "MixturePrior",
+    "Prior",
+    "PriorError",
+    "Samples",
+    "SwissRollPrior",
+    "VAEConfig",
+    "draw_samples",
+    "load",
+    "save",
+]

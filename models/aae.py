@@ -1,0 +1,75 @@
+"""Adversarial autoencoder (Makhzani et al., 2015) and its label-conditioned variants.
+
+A discriminator on the latent code makes the codes match any prior we can sample. One training
+step is two phases per mini-batch (run by `training`, since the model holds no optimiser):
+reconstruction (encoder + decoder), then regularisation (the discriminator learns prior samples =
+real and codes = fake; the encoder learns to fool it).
+
+Variants:
+- "plain": unconditional.
+- "supervised": the one-hot label goes to the decoder, so z only has to carry style (paper §5).
+- "label-prior": the discriminator also sees a one-hot label slot, so a label chooses the prior's
+  component or segment; an extra slot means "no label" (the paper's semi-supervised regulariser, §2.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+
+from models.base import Autoencoder, AutoencoderConfig
+from models.nets import Decoder, Discriminator, Encoder, one_hot
+
+
+@dataclass(frozen=True, kw_only=True)
+class AAEConfig(AutoencoderConfig):
+    variant: Literal["plain", "supervised", "label-prior"] = "plain"
+    discriminator_hidden: int = 512  # width of the discriminator's two hidden layers
+
+
+class AAEOutput(NamedTuple):
+    latents: torch.Tensor  # (B, latent_dim)
+    logits: torch.Tensor  # (B, C, H, W) reconstruction logits
+
+
+class AAE(Autoencoder):
+    kind = "aae"
+
+    def __init__(self, config: AAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        common = dict(image_shape=config.image_shape, architecture=config.architecture, hidden=config.hidden)
+        decoder_classes = config.num_classes if config.variant == "supervised" else 0
+        self.encoder = Encoder(out_features=config.latent_dim, **common)
+        self.decoder = Decoder(latent_dim=config.latent_dim, num_classes=decoder_classes, **common)
+        # num_classes slots for the labels plus one for "no label"
+        label_slots = config.num_classes + 1 if config.variant == "label-prior" else 0
+        self.discriminator = Discriminator(
+            latent_dim=config.latent_dim, hidden=config.discriminator_hidden, label_slots=label_slots
+        )
+
+    @property
+    def takes_labels_to_decode(self) -> bool:
+        return self.config.variant == "supervised"
+
+    @property
+    def samples_by_label(self) -> bool:
+        return self.config.variant in ("supervised", "label-prior")
+
+    def discriminate(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logit (B,) that each code was drawn from the prior.
+
+        For "label-prior", `labels` holds a class index per code, or -1 for "no label".
+        """
+        if self.config.variant != "label-prior":
+            return self.discriminator(latents)
+        if labels is None:
+            labels = torch.full((latents.shape[0],), -1, device=latents.device)
+        slots = torch.where(labels < 0, self.config.num_classes, labels)  # -1 -> the "no label" slot
+        return self.discriminator(latents, one_hot(slots, self.config.num_classes + 1))
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> AAEOutput:
+        latents = self.encode(images).latents
+        return AAEOutput(latents, self.decode(latents, labels))

@@ -1,0 +1,41 @@
+"""Plain deterministic autoencoder.
+
+A plain AE has no prior of its own: it samples through an ex-post density (a Gaussian mixture fitted
+to the training codes, as in Ghosh et al., "From Variational to Deterministic Autoencoders", 2020),
+which training fits and the checkpoint stores as the model's prior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+
+from models.base import Autoencoder, AutoencoderConfig
+from models.nets import Decoder, Encoder
+
+
+@dataclass(frozen=True, kw_only=True)
+class AEConfig(AutoencoderConfig):
+    variant: Literal["plain"] = "plain"  # the plain AE has no label-conditioned variant
+
+
+class AEOutput(NamedTuple):
+    latents: torch.Tensor  # (B, latent_dim)
+    logits: torch.Tensor  # (B, C, H, W) reconstruction logits
+
+
+class AE(Autoencoder):
+    kind = "ae"
+
+    def __init__(self, config: AEConfig) -> None:
+        super().__init__()
+        self.config = config
+        common = dict(image_shape=config.image_shape, architecture=config.architecture, hidden=config.hidden)
+        self.encoder = Encoder(out_features=config.latent_dim, **common)
+        self.decoder = Decoder(latent_dim=config.latent_dim, **common)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> AEOutput:
+        latents = self.encode(images).latents
+        return AEOutput(latents, self.decode(latents))

@@ -1,0 +1,79 @@
+"""What every autoencoder family shares: the common config fields and the encode/decode surface.
+
+Training and serving only ever call `encode`, `decode` and `images_from_logits`, and read the
+`takes_labels_*` flags, so they never branch on the family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
+
+import torch
+from torch import nn
+
+from models.nets import Architecture, one_hot
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutoencoderConfig:
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (channels, height, width) of the images
+    latent_dim: int = 16  # size of the code z
+    architecture: Architecture = "conv"  # "mlp" for fully connected nets, "conv" for the small CNN pair
+    hidden: int = 512  # width of the fully connected layers
+    num_classes: int = 0  # classes in the data; only label-conditioned variants need it > 0
+    variant: str = "plain"  # the family's variant; each family narrows this with a Literal
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ValueError(f"image_shape must be (channels, height, width), got {self.image_shape}")
+        if self.variant != "plain" and self.num_classes < 2:
+            raise ValueError(f"the {self.variant!r} variant is label-conditioned and needs num_classes >= 2")
+
+
+class Encoding(NamedTuple):
+    latents: torch.Tensor  # (B, latent_dim): the code, or for a VAE the posterior mean
+    log_variances: torch.Tensor | None  # (B, latent_dim) for a VAE, None for deterministic encoders
+
+
+class Autoencoder(nn.Module):
+    """Base of AE, VAE and AAE. Subclasses build `self.encoder` and `self.decoder` in __init__."""
+
+    kind: ClassVar[str]
+    config: AutoencoderConfig
+    encoder: nn.Module
+    decoder: nn.Module
+
+    @property
+    def takes_labels_to_encode(self) -> bool:
+        return False
+
+    @property
+    def takes_labels_to_decode(self) -> bool:
+        return False
+
+    @property
+    def samples_by_label(self) -> bool:
+        """Whether a label can choose what `sample` draws (through the decoder or the prior)."""
+        return self.takes_labels_to_decode
+
+    def _labels(self, labels: torch.Tensor | None, needed: bool) -> torch.Tensor | None:
+        if not needed:
+            return None
+        if labels is None:
+            raise ValueError(f"this {self.kind} ({self.config.variant}) needs a label per image")
+        return one_hot(labels, self.config.num_classes)
+
+    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> Encoding:
+        """Images (B, C, H, W) in [0, 1] -> codes (B, latent_dim)."""
+        return Encoding(self.encoder(images, self._labels(labels, self.takes_labels_to_encode)), None)
+
+    def decode(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes (B, latent_dim) -> image logits (B, C, H, W)."""
+        return self.decoder(latents, self._labels(labels, self.takes_labels_to_decode))
+
+    @staticmethod
+    def images_from_logits(logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits)

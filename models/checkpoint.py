@@ -1,0 +1,200 @@
+"""The one checkpoint format, shared by training (which writes) and serving (which reads).
+
+A checkpoint is one safetensors file: the model's tensors, and in the header one metadata entry,
+"aeserve", holding JSON with the format version, kind, variant, full config, prior (fitted densities
+included), class names, image shape, training summary and evaluation figures. Nothing here unpickles,
+so loading a checkpoint never runs code. Saving is atomic: a crash mid-write leaves the previous
+file as it was. Loading is strict and every failure is one `CheckpointError` that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import safetensors
+import safetensors.torch
+import torch
+from torch import nn
+
+from models.priors import Prior, PriorError, prior_from_metadata
+from models.registry import MODELS
+
+FORMAT_VERSION = 1
+METADATA_KEY = "aeserve"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read or written; the message says which file and why."""
+
+
+@dataclass
+class Checkpoint:
+    model: nn.Module  # in eval mode, on the device asked for
+    kind: str
+    variant: str
+    prior: Prior | None
+    class_names: list[str] | None
+    image_shape: tuple[int, int, int]
+    training: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+
+
+def save(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    prior: Prior | None = None,
+    class_names: list[str] | None = None,
+    training: dict[str, Any] | None = None,
+    evaluation: dict[str, Any] | None = None,
+) -> None:
+    """Write `model` and its description to `path` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    kind = getattr(model, "kind", None)
+    if kind not in MODELS:
+        raise CheckpointError(f"cannot save {type(model).__name__}: its kind {kind!r} is not in the registry")
+    config = model.config  # type: ignore[union-attr]
+    header = {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "variant": config.variant,
+        "config": dataclasses.asdict(config),
+        "prior": prior.to_metadata() if prior is not None else None,
+        "class_names": class_names,
+        "image_shape": list(config.image_shape),
+        "training": training or {},
+        "evaluation": evaluation or {},
+    }
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    try:
+        payload = safetensors.torch.save(tensors, metadata={METADATA_KEY: json.dumps(header, allow_nan=False)})
+    except ValueError as error:  # e.g. a NaN figure in the summary
+        raise CheckpointError(f"cannot save {path}: {error}") from error
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            os.fchmod(file.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
+            file.write(payload)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(path.parent)
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Read and validate a checkpoint; return the model (eval mode, on `device`) with its description."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as file:
+            metadata = file.metadata() or {}
+            tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as error:  # safetensors raises its own error types for a bad header or body
+        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from error
+    header = _parse_header(path, metadata)
+    kind = header["kind"]
+    entry = MODELS[kind]
+    try:
+        config = pydantic.TypeAdapter(entry.config_class).validate_python(header["config"])
+    except (pydantic.ValidationError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: the {kind} config is not valid: {error}") from error
+    model = entry.model_class(config)
+    _check_tensors(path, model, tensors)
+    model.load_state_dict(tensors, strict=True)
+    try:
+        prior = prior_from_metadata(header["prior"]) if header["prior"] is not None else None
+    except PriorError as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    class_names = header["class_names"]
+    if class_names is not None and (
+        not isinstance(class_names, list) or not all(isinstance(name, str) for name in class_names)
+    ):
+        raise CheckpointError(f"{path}: class_names must be a list of strings, got {class_names!r}")
+    return Checkpoint(
+        model=model.to(device).eval(),
+        kind=kind,
+        variant=config.variant,
+        prior=prior,
+        class_names=class_names,
+        image_shape=tuple(config.image_shape),
+        training=header["training"],
+        evaluation=header["evaluation"],
+    )
+
+
+# helpers
+
+
+def _parse_header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
+    if METADATA_KEY not in metadata:
+        raise CheckpointError(f"{path}: no {METADATA_KEY!r} metadata in the header: not an aeserve checkpoint")
+    try:
+        header = json.loads(metadata[METADATA_KEY])
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path}: the {METADATA_KEY!r} metadata is not valid JSON ({error})") from error
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: the {METADATA_KEY!r} metadata must be a JSON object")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: unknown format version {header.get('format_version')!r}; this aeserve reads version {FORMAT_VERSION}"
+        )
+    required = ("kind", "variant", "config", "prior", "class_names", "image_shape", "training", "evaluation")
+    if missing := [key for key in required if key not in header]:
+        raise CheckpointError(f"{path}: the header lacks {', '.join(missing)}")
+    if header["kind"] not in MODELS:
+        raise CheckpointError(f"{path}: unknown kind {header['kind']!r}; known kinds: {', '.join(MODELS)}")
+    return header
+
+
+def _check_tensors(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    mismatched = [
+        f"{name} (file {tuple(tensors[name].shape)}, model {tuple(expected[name].shape)})"
+        for name in sorted(set(expected) & set(tensors))
+        if tensors[name].shape != expected[name].shape
+    ]
+    problems = [
+        f"{label}: {', '.join(names)}"
+        for label, names in (
+            ("missing tensors", missing),
+            ("unexpected tensors", unexpected),
+            ("shape mismatch", mismatched),
+        )
+        if names
+    ]
+    if problems:
+        raise CheckpointError(f"{path}: tensors do not match the model its header describes; " + "; ".join(problems))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

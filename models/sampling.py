@@ -1,0 +1,50 @@
+"""Drawing new images: codes from the prior, then the decoder. Shared by evaluation and serving."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from models.base import Autoencoder
+from models.priors import Prior
+
+
+class Samples(NamedTuple):
+    latents: torch.Tensor  # (n, latent_dim)
+    labels: torch.Tensor | None  # (n,) the label of each sample, None for unconditional models
+    images: torch.Tensor  # (n, C, H, W) in [0, 1]
+
+
+def decode_prior_draws(
+    model: Autoencoder, prior: Prior, labels: torch.Tensor | None, n: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes drawn from the prior, decoded logits); differentiable, so training can use it too."""
+    prior_labels = None if model.takes_labels_to_decode or labels is None else labels.cpu()
+    latents = prior.sample(n, prior_labels, generator)
+    device = next(model.parameters()).device
+    logits = model.decode(latents.to(device), labels.to(device) if labels is not None else None)
+    return latents, logits
+
+
+@torch.no_grad()
+def draw_samples(
+    model: Autoencoder,
+    prior: Prior,
+    n: int,
+    labels: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Samples:
+    """Draw n images; `labels` (n,) chooses their classes where the model samples by label.
+
+    A label reaches the image through the decoder (conditional VAE, supervised AAE) or through the
+    prior's component (label-prior AAE). A conditional model asked for no label draws uniform labels.
+    Random numbers come from `generator` on the CPU, so a seed gives the same images on any device.
+    """
+    if labels is not None and not model.samples_by_label:
+        raise ValueError(f"this {model.kind} ({model.config.variant}) does not sample by label")
+    num_classes = model.config.num_classes
+    if labels is None and model.samples_by_label:
+        labels = torch.randint(0, num_classes, (n,), generator=generator)
+    latents, logits = decode_prior_draws(model, prior, labels, n, generator)
+    return Samples(latents, labels, model.images_from_logits(logits))

@@ -1,0 +1,67 @@
+"""Variational autoencoder (Kingma & Welling, 2014) and its label-conditioned variant (Sohn et al., 2015).
+
+The encoder gives the mean and log-variance of a diagonal Gaussian q(z|x); the reparameterisation
+z = mu + sigma * eps keeps sampling differentiable. The loss (in `models.losses`) is reconstruction
+plus the closed-form KL(q(z|x) || N(0, I)), weighted by beta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+
+from models.base import Autoencoder, AutoencoderConfig, Encoding
+from models.nets import Decoder, Encoder
+
+
+@dataclass(frozen=True, kw_only=True)
+class VAEConfig(AutoencoderConfig):
+    variant: Literal["plain", "conditional"] = "plain"  # "conditional": one-hot label to encoder and decoder
+    reconstruction: Literal["bce", "mse"] = "bce"  # Bernoulli (BCE) or Gaussian (MSE) likelihood
+    beta: float = 1.0  # weight of the KL term (1 is the true ELBO)
+
+
+class VAEOutput(NamedTuple):
+    means: torch.Tensor  # (B, latent_dim)
+    log_variances: torch.Tensor  # (B, latent_dim)
+    latents: torch.Tensor  # (B, latent_dim), a reparameterised draw
+    logits: torch.Tensor  # (B, C, H, W) reconstruction logits
+
+
+class VAE(Autoencoder):
+    kind = "vae"
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        num_classes = config.num_classes if config.variant == "conditional" else 0
+        common = dict(image_shape=config.image_shape, architecture=config.architecture, hidden=config.hidden)
+        self.encoder = Encoder(out_features=2 * config.latent_dim, num_classes=num_classes, **common)
+        self.decoder = Decoder(latent_dim=config.latent_dim, num_classes=num_classes, **common)
+
+    @property
+    def takes_labels_to_encode(self) -> bool:
+        return self.config.variant == "conditional"
+
+    @property
+    def takes_labels_to_decode(self) -> bool:
+        return self.config.variant == "conditional"
+
+    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> Encoding:
+        """Images -> posterior means and log-variances (B, latent_dim) each."""
+        stats = self.encoder(images, self._labels(labels, self.takes_labels_to_encode))
+        means, log_variances = stats.chunk(2, dim=1)
+        return Encoding(means, log_variances)
+
+    @staticmethod
+    def reparameterize(means: torch.Tensor, log_variances: torch.Tensor) -> torch.Tensor:
+        """z = mu + sigma * eps with sigma = exp(log_variance / 2): sigma, not sigma squared."""
+        return means + torch.exp(0.5 * log_variances) * torch.randn_like(means)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> VAEOutput:
+        means, log_variances = self.encode(images, labels)
+        assert log_variances is not None
+        latents = self.reparameterize(means, log_variances)
+        return VAEOutput(means, log_variances, latents, self.decode(latents, labels))

@@ -1,0 +1,135 @@
+"""`python -m training`: train one model, evaluate a checkpoint, or retrain the default set."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from training.data import MNIST_BASE_URL, load_splits
+from training.defaults import PRESETS
+from training.report import write_models_table
+from training.run import classifier_for, reevaluate, train_to_checkpoint, with_overrides
+
+log = logging.getLogger("training")
+
+
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", choices=["fashion-mnist", "mnist", "folder"], default="fashion-mnist")
+    group.add_argument(
+        "--fashion-mnist-dir", type=Path,
+        default=Path(os.environ.get("AESERVE_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")),
+        help="folder of the Fashion-MNIST IDX files (Debian: dataset-fashion-mnist) [env AESERVE_FASHION_MNIST_DIR]",
+    )  # fmt: skip
+    group.add_argument(
+        "--mnist-dir", type=Path, default=Path(os.environ.get("AESERVE_MNIST_DIR", "data/mnist")),
+        help="cache folder the MNIST files are downloaded into [env AESERVE_MNIST_DIR]",
+    )  # fmt: skip
+    group.add_argument(
+        "--mnist-url", default=os.environ.get("AESERVE_MNIST_URL", MNIST_BASE_URL), help="MNIST base URL"
+    )
+    group.add_argument("--image-folder", type=Path, help="with --dataset folder: one subfolder per class")
+    group.add_argument(
+        "--image-shape",
+        type=int,
+        nargs=3,
+        metavar=("C", "H", "W"),
+        default=(1, 28, 28),
+        help="with --dataset folder: channels (1 or 3), height, width the images are converted to",
+    )
+    group.add_argument("--limit", type=int, help="use only the first N training images (quick runs)")
+    group.add_argument(
+        "--classifier",
+        type=Path,
+        help="evaluation classifier checkpoint (trained there if missing) "
+        "[default: checkpoints/classifiers/DATASET.safetensors]",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every epoch")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser(
+        "train",
+        help="train one model and write its evaluated checkpoint",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    train.add_argument("--model", choices=sorted(PRESETS), default="vae", help="preset to start from")
+    train.add_argument("--out", type=Path, help="checkpoint path [default: checkpoints/MODEL.safetensors]")
+    train.add_argument("--resume", action="store_true", help="continue from the epochs already in --out")
+    train.add_argument("--docs-dir", type=Path, help="also write the model's pictures under DIR/MODEL/")
+    hyper = train.add_argument_group("overrides of the preset (default: the preset's value)")
+    hyper.add_argument("--epochs", type=int)
+    hyper.add_argument("--latent-dim", type=int)
+    hyper.add_argument("--architecture", choices=["mlp", "conv"])
+    hyper.add_argument("--hidden", type=int, help="width of the fully connected layers")
+    hyper.add_argument("--batch-size", type=int)
+    hyper.add_argument("--learning-rate", type=float)
+    hyper.add_argument("--auxiliary-weight", type=float, help="auxiliary-classifier loss weight (conditional models)")
+    hyper.add_argument("--seed", type=int)
+    _data_arguments(train)
+
+    evaluate = commands.add_parser("evaluate", help="recompute a checkpoint's evaluation and store it in the file")
+    evaluate.add_argument("checkpoint", type=Path)
+    _data_arguments(evaluate)
+
+    defaults = commands.add_parser("defaults", help="retrain the whole default set into checkpoints/")
+    defaults.add_argument("--out-dir", type=Path, default=Path("checkpoints"))
+    defaults.add_argument("--docs-dir", type=Path, default=Path("docs"))
+    defaults.add_argument("--only", nargs="+", choices=sorted(PRESETS), help="retrain just these presets")
+    _data_arguments(defaults)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    splits = load_splits(
+        args.dataset, fashion_mnist_dir=args.fashion_mnist_dir, mnist_dir=args.mnist_dir,
+        mnist_base_url=args.mnist_url, image_folder=args.image_folder, image_shape=tuple(args.image_shape),
+    )  # fmt: skip
+    splits = type(splits)(splits.train.subset(args.limit), splits.test)
+    classifier_path = args.classifier or Path("checkpoints/classifiers") / f"{args.dataset}.safetensors"
+    classifier = classifier_for(splits, classifier_path, device=args.device)
+
+    if args.command == "evaluate":
+        figures = reevaluate(args.checkpoint, splits, classifier, device=args.device)
+        print(_format(args.checkpoint.stem, figures))
+    elif args.command == "train":
+        preset = with_overrides(
+            PRESETS[args.model],
+            {"latent_dim": args.latent_dim, "architecture": args.architecture, "hidden": args.hidden},
+            {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+             "auxiliary_weight": args.auxiliary_weight, "seed": args.seed},
+        )  # fmt: skip
+        out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
+        figures = train_to_checkpoint(
+            preset, splits, out, dataset=args.dataset, classifier=classifier, resume=args.resume,
+            device=args.device, docs_dir=args.docs_dir,
+        )  # fmt: skip
+        print(_format(str(out), figures))
+    else:
+        started = time.perf_counter()
+        for name in args.only or list(PRESETS):
+            began = time.perf_counter()
+            figures = train_to_checkpoint(
+                PRESETS[name], splits, args.out_dir / f"{name}.safetensors", dataset=args.dataset,
+                classifier=classifier, device=args.device, docs_dir=args.docs_dir / "models",
+            )  # fmt: skip
+            print(_format(name, figures) + f"  [{time.perf_counter() - began:.0f} s]", flush=True)
+        print(f"default set trained in {time.perf_counter() - started:.0f} s")
+        write_models_table(args.out_dir, args.docs_dir / "models.md")
+
+
+def _format(name: str, figures: dict[str, float]) -> str:
+    return f"{name}: " + ", ".join(f"{key}={value:.4g}" for key, value in figures.items())
