@@ -9,7 +9,7 @@ from models.base import Autoencoder, AutoencoderConfig, Encoding
 from models.checkpoint import Checkpoint, CheckpointError, load, save
 from models.classifier import Classifier, ClassifierConfig
 from models.priors import GaussianMixtureDensity, GaussianPrior, MixturePrior, Prior, PriorError, SwissRollPrior
-from models.sampling import Samples, draw_samples
+from models.sampling import Samples, draw_codes, draw_samples
 from models.vae import VAE, VAEConfig
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "Samples",
     "SwissRollPrior",
     "VAEConfig",
+    "draw_codes",
     "draw_samples",
     "load",
     "save",

@@ -150,7 +150,8 @@ def _parse_header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
         raise CheckpointError(f"{path}: the {METADATA_KEY!r} metadata must be a JSON object")
     if header.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path}: unknown format version {header.get('format_version')!r}; this aeserve reads version {FORMAT_VERSION}"
+            f"{path}: unknown format version {header.get('format_version')!r}; "
+            f"this aeserve reads version {FORMAT_VERSION}"
         )
     required = ("kind", "variant", "config", "prior", "class_names", "image_shape", "training", "evaluation")
     if missing := [key for key in required if key not in header]:

@@ -7,6 +7,7 @@ them into images. Labels, where a block takes them, are one-hot (B, num_classes)
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 import torch
@@ -25,7 +26,7 @@ def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 def _mlp(sizes: list[int], *, final_activation: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for index, (size_in, size_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for index, (size_in, size_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(size_in, size_out))
         if index < len(sizes) - 2 or final_activation:
             layers.append(nn.LeakyReLU(0.2))

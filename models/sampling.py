@@ -1,4 +1,4 @@
-"""Drawing new images: codes from the prior, then the decoder. Shared by evaluation and serving."""
+"""Drawing new images: codes from the prior, then the decoder. Shared by training, evaluation and serving."""
 
 from __future__ import annotations
 
@@ -16,15 +16,26 @@ class Samples(NamedTuple):
     images: torch.Tensor  # (n, C, H, W) in [0, 1]
 
 
-def decode_prior_draws(
-    model: Autoencoder, prior: Prior, labels: torch.Tensor | None, n: int, generator: torch.Generator | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(codes drawn from the prior, decoded logits); differentiable, so training can use it too."""
-    prior_labels = None if model.takes_labels_to_decode or labels is None else labels.cpu()
-    latents = prior.sample(n, prior_labels, generator)
-    device = next(model.parameters()).device
-    logits = model.decode(latents.to(device), labels.to(device) if labels is not None else None)
-    return latents, logits
+def draw_codes(
+    model: Autoencoder,
+    prior: Prior,
+    n: int,
+    labels: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Codes (n, latent_dim) and labels (n,) or None to decode into n new images, on the CPU.
+
+    A label reaches the image through the decoder (conditional VAE, supervised AAE) or through the
+    prior's component (label-prior AAE). A conditional model asked for no label draws uniform labels.
+    Random numbers come from `generator` on the CPU, so a seed gives the same images on any device.
+    """
+    if labels is not None and not model.samples_by_label:
+        raise ValueError(f"this {model.kind} ({model.config.variant}) does not sample by label")
+    if labels is None and model.samples_by_label:
+        labels = torch.randint(0, model.config.num_classes, (n,), generator=generator)
+    labels = labels.cpu() if labels is not None else None
+    prior_labels = None if model.takes_labels_to_decode else labels
+    return prior.sample(n, prior_labels, generator), labels
 
 
 @torch.no_grad()
@@ -35,16 +46,8 @@ def draw_samples(
     labels: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> Samples:
-    """Draw n images; `labels` (n,) chooses their classes where the model samples by label.
-
-    A label reaches the image through the decoder (conditional VAE, supervised AAE) or through the
-    prior's component (label-prior AAE). A conditional model asked for no label draws uniform labels.
-    Random numbers come from `generator` on the CPU, so a seed gives the same images on any device.
-    """
-    if labels is not None and not model.samples_by_label:
-        raise ValueError(f"this {model.kind} ({model.config.variant}) does not sample by label")
-    num_classes = model.config.num_classes
-    if labels is None and model.samples_by_label:
-        labels = torch.randint(0, num_classes, (n,), generator=generator)
-    latents, logits = decode_prior_draws(model, prior, labels, n, generator)
+    """Draw n images; `labels` (n,) chooses their classes where the model samples by label."""
+    latents, labels = draw_codes(model, prior, n, labels, generator)
+    device = next(model.parameters()).device
+    logits = model.decode(latents.to(device), labels.to(device) if labels is not None else None)
     return Samples(latents, labels, model.images_from_logits(logits))

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from models import AAE, VAE, Autoencoder, Classifier, ClassifierConfig, Prior
 from models.losses import discriminator_loss, generator_loss, reconstruction_loss, vae_loss
-from models.sampling import decode_prior_draws
+from models.sampling import draw_codes
 from training.data import ImageData
 
 
@@ -100,7 +100,8 @@ def train(
             if auxiliary is not None:
                 # half a batch of draws teaches the decoder as well as a whole one, at half the cost
                 drawn_labels = labels[: len(labels) // 2 or 1]
-                _, drawn_logits = decode_prior_draws(model, prior, drawn_labels, len(drawn_labels), generator)
+                codes, _ = draw_codes(model, prior, len(drawn_labels), drawn_labels, generator)
+                drawn_logits = model.decode(codes.to(device), drawn_labels if decoder_labels else None)
                 stats["auxiliary"] = F.cross_entropy(auxiliary(torch.sigmoid(drawn_logits)), drawn_labels)
                 loss = loss + config.auxiliary_weight * stats["auxiliary"]
             optimiser.zero_grad(set_to_none=True)

@@ -1,0 +1,1 @@
+"""aeserve's HTTP service: FastAPI routes over per-model batching workers."""

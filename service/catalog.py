@@ -1,0 +1,148 @@
+"""The served models: every checkpoint in the models folder, loaded onto the device with its worker.
+
+Model names are the checkpoint file stems; requests look names up in this catalog and never build a
+path from them, so nothing outside the models folder can be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+import models
+from models import Autoencoder, CheckpointError
+from service.metrics import Metrics
+from service.settings import Settings
+from service.worker import ModelWorker
+
+log = logging.getLogger(__name__)
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def resolve_device(setting: str) -> torch.device:
+    """ "auto" -> CUDA when available; a named CUDA device must exist."""
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(setting)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {setting!r} asked for, but CUDA is not available here")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {setting!r} asked for, but there are {torch.cuda.device_count()} CUDA devices")
+    return device
+
+
+@dataclass
+class ServedModel:
+    name: str
+    checkpoint: models.Checkpoint
+    worker: ModelWorker
+
+    @property
+    def model(self) -> Autoencoder:
+        assert isinstance(self.checkpoint.model, Autoencoder)
+        return self.checkpoint.model
+
+    def class_index(self, label: int | str) -> int:
+        """A label given as an index or a class name -> the index; ValueError saying what is valid."""
+        names = self.checkpoint.class_names or [str(i) for i in range(self.model.config.num_classes)]
+        if isinstance(label, int) and not isinstance(label, bool):
+            if 0 <= label < len(names):
+                return label
+            raise ValueError(f"label {label} is out of range: model {self.name} has classes 0..{len(names) - 1}")
+        if isinstance(label, str):
+            if label in names:
+                return names.index(label)
+            if label.isdigit() and int(label) < len(names):
+                return int(label)
+        raise ValueError(f"unknown label {label!r}: use an index 0..{len(names) - 1} or one of {names}")
+
+    def describe(self, *, default: bool, device: torch.device) -> dict[str, Any]:
+        config = self.model.config
+        prior = self.checkpoint.prior
+        return {
+            "name": self.name,
+            "kind": self.checkpoint.kind,
+            "variant": self.checkpoint.variant,
+            "latent_dim": config.latent_dim,
+            "image_shape": list(self.checkpoint.image_shape),
+            "conditional": self.model.samples_by_label,
+            "labels_to_encode": self.model.takes_labels_to_encode,
+            "labels_to_decode": self.model.takes_labels_to_decode,
+            "classes": self.checkpoint.class_names
+            if self.model.samples_by_label or self.model.takes_labels_to_encode
+            else None,
+            "prior": {"name": prior.name, "dim": prior.dim, "components": prior.num_labels} if prior else None,
+            "device": str(device),
+            "default": default,
+            "evaluation": self.checkpoint.evaluation,
+        }
+
+
+@dataclass
+class Catalog:
+    settings: Settings
+    metrics: Metrics
+    device: torch.device
+    served: dict[str, ServedModel] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # name -> why it is not served
+    draining: bool = False
+    png_executor: ThreadPoolExecutor = field(init=False)
+    _executor: ThreadPoolExecutor | None = None
+
+    def __post_init__(self) -> None:
+        self.png_executor = ThreadPoolExecutor(self.settings.png_threads, thread_name_prefix="png")
+
+    def load_all(self) -> None:
+        """Load every checkpoint in the folder; log and record the ones that fail, serve the rest."""
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{self.device}")
+        folder = self.settings.models_dir
+        paths = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+        if not paths:
+            log.warning("no checkpoints in %s", folder)
+        for path in paths:
+            name = path.stem
+            try:
+                if not NAME_PATTERN.fullmatch(name):
+                    raise CheckpointError(f"{path.name}: the name must match {NAME_PATTERN.pattern}")
+                checkpoint = models.load(path, self.device)
+                if not isinstance(checkpoint.model, Autoencoder) or checkpoint.prior is None:
+                    raise CheckpointError(f"{path.name}: a {checkpoint.kind} checkpoint is not a servable autoencoder")
+            except CheckpointError as error:
+                log.error("not serving %s: %s", path.name, error)
+                self.failed[name] = str(error)
+                continue
+            worker = ModelWorker(
+                name, checkpoint.model, checkpoint.prior, device=self.device, executor=self._executor,
+                metrics=self.metrics, max_batch_size=self.settings.max_batch_size,
+                max_wait_s=self.settings.max_wait_ms / 1000, queue_size=self.settings.queue_size,
+                timeout_s=self.settings.request_timeout_s,
+            )  # fmt: skip
+            worker.start()
+            self.served[name] = ServedModel(name, checkpoint, worker)
+            log.info("serving %s (%s, %s) on %s", name, checkpoint.kind, checkpoint.variant, self.device)
+        self.metrics.models_loaded.set(len(self.served))
+        self.metrics.models_failed.set(len(self.failed))
+
+    async def close(self) -> None:
+        """Stop taking requests, let admitted ones finish, release the inference thread."""
+        self.draining = True
+        for served in self.served.values():
+            await served.worker.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self.png_executor.shutdown(wait=True)
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.served) and not self.draining
+
+    def default_name(self) -> str | None:
+        if self.settings.default_model in self.served:
+            return self.settings.default_model
+        return next(iter(self.served), None)

@@ -1,0 +1,35 @@
+"""FastAPI dependencies: the settings and catalog of this app, and the optional bearer-token check."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.catalog import Catalog
+from service.errors import ProblemError
+from service.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="set when the service runs with AESERVE_AUTH_TOKEN")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def require_token(
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    if settings.auth_token is None:
+        return
+    expected = settings.auth_token.get_secret_value().encode()
+    given = credentials.credentials.encode() if credentials is not None else b""
+    if not secrets.compare_digest(given, expected):  # constant time: no timing hints about the token
+        raise ProblemError(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})

@@ -1,0 +1,282 @@
+"""The HTTP routes. They validate and convert only: tensors and models live behind the worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from service import images
+from service.catalog import Catalog, ServedModel
+from service.deps import get_catalog, get_settings, require_token
+from service.errors import ProblemError
+from service.schemas import (
+    DecodeRequest,
+    EncodeJSON,
+    EncodeResponse,
+    ImagesResponse,
+    ModelInfo,
+    ModelList,
+    Problem,
+    Readiness,
+    SampleResponse,
+)
+from service.settings import Settings
+from service.worker import Overloaded, ShuttingDown, TimedOut
+
+T = TypeVar("T")
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}, "description": description}
+    for status, description in [
+        (401, "missing or wrong bearer token"), (404, "unknown model"), (413, "too many items or too large a body"),
+        (422, "invalid input; the detail says what"), (503, "queue full (Retry-After) or shutting down"),
+        (504, "not answered within the request timeout"),
+    ]
+}  # fmt: skip
+PNG_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}
+}
+
+health = APIRouter(tags=["health"])
+api = APIRouter(dependencies=[Depends(require_token)], responses=ERRORS)
+
+
+# helpers
+
+
+def resolve_model(request: Request, catalog: Catalog, name: str | None) -> ServedModel:
+    name = name or catalog.default_name()
+    if name is None or name not in catalog.served:
+        known = ", ".join(catalog.served) or "none"
+        reason = f" (it failed to load: {catalog.failed[name]})" if name in catalog.failed else ""
+        raise ProblemError(404, f"unknown model {name!r}{reason}; served models: {known}")
+    request.state.model = name  # for the metrics' model label
+    return catalog.served[name]
+
+
+def resolve_labels(
+    served: ServedModel, labels: list[Any] | None, count: int, *, needed: bool, what: str
+) -> list[int] | None:
+    if not needed:
+        if labels is not None:
+            raise ProblemError(422, f"model {served.name} takes no labels to {what}; leave labels out")
+        return None
+    if labels is None:
+        raise ProblemError(422, f"model {served.name} needs one label per item to {what} (index or class name)")
+    if len(labels) != count:
+        raise ProblemError(422, f"got {len(labels)} labels for {count} items; give exactly one per item")
+    try:
+        return [served.class_index(label) for label in labels]
+    except ValueError as error:
+        raise ProblemError(422, str(error)) from error
+
+
+def check_count(count: int, settings: Settings) -> None:
+    if count > settings.max_items:
+        raise ProblemError(413, f"{count} items in one request; the limit is {settings.max_items}")
+
+
+async def through_worker(call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except Overloaded as error:
+        raise ProblemError(503, f"{error}; retry shortly", headers={"Retry-After": "1"}) from error
+    except ShuttingDown as error:
+        raise ProblemError(503, str(error), headers={"Retry-After": "5"}) from error
+    except TimedOut as error:
+        raise ProblemError(504, str(error)) from error
+
+
+async def in_threads(executor: Executor, function: Callable[[Any], T], items: list[Any]) -> list[T]:
+    """Run `function` over items on the PNG threads (Pillow releases the GIL while it codes)."""
+    loop = asyncio.get_running_loop()
+    return list(await asyncio.gather(*(loop.run_in_executor(executor, function, item) for item in items)))
+
+
+async def png_images(catalog: Catalog, arrays: np.ndarray) -> list[str]:
+    return await in_threads(catalog.png_executor, images.encode_png_base64, list(arrays))
+
+
+async def png_grid(catalog: Catalog, arrays: np.ndarray) -> Response:
+    loop = asyncio.get_running_loop()
+    body = await loop.run_in_executor(catalog.png_executor, images.encode_png, images.grid(arrays))
+    return Response(body, media_type="image/png")
+
+
+# health
+
+
+@health.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}}, summary="Models are loaded")
+async def readyz(catalog: CatalogDep) -> JSONResponse:
+    status = "ready" if catalog.ready else ("shutting down" if catalog.draining else "not ready")
+    body = Readiness(status=status, models=list(catalog.served), failed=catalog.failed)
+    return JSONResponse(body.model_dump(), status_code=200 if catalog.ready else 503)
+
+
+# models
+
+
+@api.get("/models", response_model=ModelList, summary="The served models and the ones that failed to load")
+async def list_models(catalog: CatalogDep) -> ModelList:
+    default = catalog.default_name()
+    infos = [ModelInfo(**s.describe(default=s.name == default, device=catalog.device)) for s in catalog.served.values()]
+    return ModelList(models=infos, failed=catalog.failed)
+
+
+@api.get("/models/{name}", response_model=ModelInfo, summary="One served model")
+async def get_model(name: str, request: Request, catalog: CatalogDep) -> ModelInfo:
+    served = resolve_model(request, catalog, name)
+    return ModelInfo(**served.describe(default=name == catalog.default_name(), device=catalog.device))
+
+
+# encode / decode / sample
+
+
+@api.post(
+    "/encode",
+    response_model=EncodeResponse,
+    summary="Images to latent codes",
+    description="Send images as multipart/form-data (field `files`, repeated; optional `labels` fields) "
+    "with `?model=NAME`, or as JSON `{model, images: [base64...], labels}`.",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": EncodeJSON.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                            "labels": {"type": "array", "items": {"type": "string"}},
+                        },
+                        "required": ["files"],
+                    }
+                },
+            },
+        }
+    },
+)
+async def encode(
+    request: Request,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    model: Annotated[str | None, Query(max_length=64, description="model name (multipart uploads)")] = None,
+) -> EncodeResponse:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        uploads, labels = await _read_multipart(request, settings)
+        blobs = [await upload.read() for upload in uploads]
+    elif content_type.startswith("application/json"):
+        try:
+            body = EncodeJSON.model_validate_json(await request.body())
+        except ValidationError as error:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5])
+            raise ProblemError(422, detail) from error
+        check_count(len(body.images), settings)
+        model = body.model or model
+        labels = body.labels
+        try:
+            blobs = [images.decode_base64(text) for text in body.images]
+        except images.ImageError as error:
+            raise ProblemError(422, str(error)) from error
+    else:
+        raise ProblemError(415, "send multipart/form-data (field 'files') or application/json")
+    served = resolve_model(request, catalog, model)
+    label_indices = resolve_labels(
+        served, labels, len(blobs), needed=served.model.takes_labels_to_encode, what="encode"
+    )
+    shape, limit = served.checkpoint.image_shape, settings.max_image_pixels
+    try:
+        arrays = await in_threads(catalog.png_executor, lambda blob: images.decode_image(blob, shape, limit), blobs)
+    except images.ImageError as error:
+        status = 413 if "exceeds the limit" in str(error) else 422
+        raise ProblemError(status, str(error)) from error
+    encoded = await through_worker(served.worker.encode(np.stack(arrays), label_indices))
+    return EncodeResponse(
+        model=served.name,
+        latents=encoded.latents.tolist(),
+        log_variances=encoded.log_variances.tolist() if encoded.log_variances is not None else None,
+    )
+
+
+async def _read_multipart(request: Request, settings: Settings) -> tuple[list[UploadFile], list[Any] | None]:
+    try:
+        form = await request.form(max_files=settings.max_items + 1, max_fields=settings.max_items + 1)
+    except Exception as error:  # starlette raises its own parse errors for malformed multipart bodies
+        raise ProblemError(422, f"malformed multipart body: {error}") from error
+    uploads = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
+    if not uploads:
+        raise ProblemError(422, "no images: send them as multipart files in the field 'files'")
+    check_count(len(uploads), settings)
+    raw_labels = [value for value in form.getlist("labels") if isinstance(value, str)]
+    return uploads, (raw_labels or None)
+
+
+@api.post(
+    "/decode",
+    response_model=ImagesResponse,
+    responses=PNG_RESPONSE,
+    summary="Latent codes to images",
+    description="With `Accept: image/png` the answer is one PNG: the image, or a grid of all of them.",
+)
+async def decode(body: DecodeRequest, request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
+    check_count(len(body.latents), settings)
+    served = resolve_model(request, catalog, body.model)
+    latent_dim = served.model.config.latent_dim
+    if wrong := [index for index, row in enumerate(body.latents) if len(row) != latent_dim]:
+        raise ProblemError(
+            422, f"model {served.name} takes latents of {latent_dim} numbers; rows {wrong[:10]} have another length"
+        )
+    labels = resolve_labels(
+        served, body.labels, len(body.latents), needed=served.model.takes_labels_to_decode, what="decode"
+    )
+    decoded = await through_worker(served.worker.decode(np.asarray(body.latents, dtype=np.float32), labels))
+    if _wants_png(request):
+        return await png_grid(catalog, decoded)
+    return JSONResponse(ImagesResponse(model=served.name, images=await png_images(catalog, decoded)).model_dump())
+
+
+def _wants_png(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "image/png" in accept and "application/json" not in accept
+
+
+@api.get("/sample", response_model=SampleResponse, responses=PNG_RESPONSE, summary="New images from the model's prior")
+async def sample(
+    request: Request,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    model: Annotated[str | None, Query(max_length=64, description="model name; the default model when absent")] = None,
+    n: Annotated[int, Query(ge=1, description="how many images")] = 1,
+    label: Annotated[str | None, Query(max_length=64, description="class index or name (conditional models)")] = None,
+    seed: Annotated[int | None, Query(ge=0, lt=2**63, description="the same seed gives the same images")] = None,
+    format: Annotated[str, Query(pattern="^(json|png)$", description="json, or png for one grid image")] = "json",
+) -> Response:
+    check_count(n, settings)
+    served = resolve_model(request, catalog, model)
+    if label is not None and not served.model.samples_by_label:
+        raise ProblemError(422, f"model {served.name} is not conditional; leave label out")
+    labels = resolve_labels(served, [label] * n, n, needed=True, what="sample") if label is not None else None
+    drawn = await through_worker(served.worker.sample(n, labels, seed))
+    if format == "png":
+        return await png_grid(catalog, drawn.images)
+    body = SampleResponse(
+        model=served.name, images=await png_images(catalog, drawn.images), latents=drawn.latents.tolist(),
+        labels=drawn.labels, seed=drawn.seed,
+    )  # fmt: skip
+    return JSONResponse(body.model_dump())

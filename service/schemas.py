@@ -1,0 +1,88 @@
+"""Request and response bodies on the wire (pydantic). Numbers are plain JSON; images are base64 PNG."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Strict: "1.5" is not a number here, and neither are NaN or Infinity.
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Label = Annotated[int, Field(strict=True)] | Annotated[str, Field(min_length=1, max_length=64)]
+ModelName = Annotated[str, Field(min_length=1, max_length=64, examples=["cvae"])]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EncodeJSON(_Strict):
+    model: ModelName | None = Field(None, description="model name; the default model when absent")
+    images: list[str] = Field(
+        min_length=1, description="base64 PNG/JPEG/..., data: URIs allowed; converted to the model's size and mode",
+        examples=[["iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAAEElEQVR4nGNgGAWjYBRAAAADHAABjVO6XQAAAABJRU5ErkJggg=="]],
+    )  # fmt: skip
+    labels: list[Label] | None = Field(None, description="one per image, only for models that encode with labels")
+
+
+class EncodeResponse(BaseModel):
+    model: str
+    latents: list[list[float]] = Field(description="one code per image (a VAE's posterior means)")
+    log_variances: list[list[float]] | None = Field(None, description="a VAE's posterior log-variances")
+
+
+class DecodeRequest(_Strict):
+    model: ModelName | None = Field(None, description="model name; the default model when absent")
+    latents: list[list[Finite]] = Field(min_length=1, examples=[[[0.0] * 16, [0.5] * 16]])
+    labels: list[Label] | None = Field(
+        None, description="class index or name per latent; required exactly for models that decode with labels",
+        examples=[[3, "Sneaker"]],
+    )  # fmt: skip
+
+
+class ImagesResponse(BaseModel):
+    model: str
+    images: list[str] = Field(description="base64 PNG per image")
+
+
+class SampleResponse(ImagesResponse):
+    latents: list[list[float]]
+    labels: list[int] | None = Field(description="the class of each sample; null for unconditional models")
+    seed: int = Field(description="pass it back as ?seed= to draw the same images again")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    kind: Literal["ae", "vae", "aae"]
+    variant: str
+    latent_dim: int
+    image_shape: list[int]
+    conditional: bool = Field(description="whether /sample takes a label")
+    labels_to_encode: bool
+    labels_to_decode: bool
+    classes: list[str] | None
+    prior: dict[str, Any] | None
+    device: str
+    default: bool
+    evaluation: dict[str, float]
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+    failed: dict[str, str] = Field(description="checkpoints that did not load, with the reason")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready", "shutting down"]
+    models: list[str]
+    failed: dict[str, str]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every error has this shape."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None

@@ -1,0 +1,41 @@
+"""The service's one settings class: every option is also an environment variable (prefix AESERVE_)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AESERVE_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    models_dir: Path = Path("checkpoints")  # every *.safetensors here is served under its file stem
+    device: str = "auto"  # auto (CUDA when there is one), cpu, cuda or cuda:N
+    default_model: str = "cvae"  # the model used when a request names none
+
+    # batching: one worker per model gathers requests into one forward pass
+    max_batch_size: int = Field(256, ge=1)  # images per forward pass
+    max_wait_ms: float = Field(2.0, ge=0)  # how long the first request of a batch waits for company
+    queue_size: int = Field(1024, ge=1)  # requests waiting per model; beyond it, 503 + Retry-After
+    request_timeout_s: float = Field(30.0, gt=0)  # a request not answered by then gets 504
+
+    # per-request limits
+    max_items: int = Field(4096, ge=1)  # images or latents in one request (n for /sample)
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)  # larger bodies get 413
+    max_image_pixels: int = Field(4096 * 4096, ge=1)  # an upload decoding to more pixels is refused (bombs)
+
+    auth_token: SecretStr | None = None  # when set, every route but /healthz and /readyz needs "Bearer TOKEN"
+    png_threads: int = Field(4, ge=1)  # threads encoding and decoding PNGs off the event loop
+    log_level: str = "info"
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+            raise ValueError("device must be auto, cpu, cuda or cuda:N")
+        return value
