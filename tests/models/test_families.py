@@ -1,0 +1,88 @@
+"""Every family and variant: shapes, label handling, devices, and the VAE's reparameterisation."""
+
+import pytest
+import torch
+
+from models import AAE, AE, VAE, AAEConfig, AEConfig, VAEConfig
+
+FAMILIES = [
+    pytest.param(AE, AEConfig(), id="ae"),
+    pytest.param(VAE, VAEConfig(), id="vae"),
+    pytest.param(VAE, VAEConfig(variant="conditional", num_classes=10), id="cvae"),
+    pytest.param(AAE, AAEConfig(), id="aae"),
+    pytest.param(AAE, AAEConfig(variant="supervised", num_classes=10), id="aae-supervised"),
+    pytest.param(AAE, AAEConfig(variant="label-prior", num_classes=10, latent_dim=2), id="aae-label-prior"),
+]
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+@pytest.mark.parametrize(("family", "config"), FAMILIES)
+def test_encode_decode_shapes(family, config, architecture):
+    config = type(config)(**{**config.__dict__, "architecture": architecture, "hidden": 64})
+    model = family(config).eval()
+    images, labels = torch.rand(5, 1, 28, 28), torch.randint(0, 10, (5,))
+    encoding = model.encode(images, labels if model.takes_labels_to_encode else None)
+    assert encoding.latents.shape == (5, config.latent_dim)
+    assert (encoding.log_variances is not None) == (family is VAE)
+    logits = model.decode(encoding.latents, labels if model.takes_labels_to_decode else None)
+    assert logits.shape == (5, 1, 28, 28)
+    output = model(images, labels)
+    assert output.logits.shape == (5, 1, 28, 28)
+
+
+def test_other_image_shapes_work_with_both_architectures():
+    for architecture in ("mlp", "conv"):
+        model = AE(AEConfig(image_shape=(3, 32, 48), architecture=architecture, hidden=32, latent_dim=4))
+        assert model(torch.rand(2, 3, 32, 48)).logits.shape == (2, 3, 32, 48)
+
+
+def test_conv_rejects_sizes_it_cannot_halve_twice():
+    with pytest.raises(ValueError, match="multiples of 4"):
+        AE(AEConfig(image_shape=(1, 30, 30), architecture="conv"))
+
+
+def test_conditional_variants_need_classes_and_labels():
+    with pytest.raises(ValueError, match="needs num_classes"):
+        VAEConfig(variant="conditional")
+    model = VAE(VAEConfig(variant="conditional", num_classes=3, hidden=16))
+    with pytest.raises(ValueError, match="needs a label per image"):
+        model.decode(torch.zeros(2, 16))
+
+
+def test_labels_change_a_conditional_decoders_output():
+    torch.manual_seed(0)
+    model = AAE(AAEConfig(variant="supervised", num_classes=10, hidden=32)).eval()
+    latents = torch.zeros(2, 16)
+    assert not torch.allclose(model.decode(latents, torch.tensor([0, 0])), model.decode(latents, torch.tensor([0, 1]))[1:].repeat(2, 1, 1, 1))
+
+
+def test_which_models_sample_by_label():
+    assert not AE(AEConfig(hidden=8)).samples_by_label
+    assert not VAE(VAEConfig(hidden=8)).samples_by_label
+    assert VAE(VAEConfig(variant="conditional", num_classes=2, hidden=8)).samples_by_label
+    label_prior = AAE(AAEConfig(variant="label-prior", num_classes=2, latent_dim=2, hidden=8))
+    assert label_prior.samples_by_label and not label_prior.takes_labels_to_decode
+
+
+def test_reparameterisation_uses_sigma_not_variance():
+    torch.manual_seed(0)
+    means, log_variances = torch.full((200_000, 1), 2.0), torch.full((200_000, 1), torch.log(torch.tensor(9.0)))
+    draws = VAE.reparameterize(means, log_variances)
+    assert draws.mean().item() == pytest.approx(2.0, abs=0.03)
+    assert draws.std().item() == pytest.approx(3.0, abs=0.03)  # sigma = 3, so not 9
+
+
+def test_label_prior_discriminator_has_a_no_label_slot():
+    model = AAE(AAEConfig(variant="label-prior", num_classes=4, latent_dim=2, hidden=8, discriminator_hidden=8))
+    codes = torch.zeros(3, 2)
+    labelled = model.discriminate(codes, torch.tensor([0, 1, 2]))
+    unlabelled = model.discriminate(codes, torch.tensor([-1, -1, -1]))
+    assert labelled.shape == unlabelled.shape == (3,)
+    assert torch.equal(unlabelled, model.discriminate(codes))  # None means "no label"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_models_run_on_cuda():
+    model = VAE(VAEConfig(variant="conditional", num_classes=10)).cuda().eval()
+    output = model(torch.rand(4, 1, 28, 28, device="cuda"), torch.tensor([1, 2, 3, 4], device="cuda"))
+    assert output.logits.device.type == "cuda"
