@@ -93,11 +93,10 @@ class RecordMetrics:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
+    catalog = Catalog(settings=settings, metrics=metrics, device=resolve_device(settings.device))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        catalog = Catalog(settings=settings, metrics=metrics, device=resolve_device(settings.device))
-        app.state.catalog = catalog
         catalog.load_all()
         yield
         await catalog.close()
@@ -109,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.metrics = metrics
+    app.state.catalog = catalog  # empty, so not ready, until the lifespan has loaded the models
     install_error_handlers(app)
     app.include_router(health)
     app.include_router(api)

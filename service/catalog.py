@@ -51,15 +51,14 @@ class ServedModel:
     def class_index(self, label: int | str) -> int:
         """A label given as an index or a class name -> the index; ValueError saying what is valid."""
         names = self.checkpoint.class_names or [str(i) for i in range(self.model.config.num_classes)]
+        if isinstance(label, str) and label in names:
+            return names.index(label)
+        if isinstance(label, str) and label.isdigit():  # query strings carry indices as text
+            label = int(label)
         if isinstance(label, int) and not isinstance(label, bool):
             if 0 <= label < len(names):
                 return label
             raise ValueError(f"label {label} is out of range: model {self.name} has classes 0..{len(names) - 1}")
-        if isinstance(label, str):
-            if label in names:
-                return names.index(label)
-            if label.isdigit() and int(label) < len(names):
-                return int(label)
         raise ValueError(f"unknown label {label!r}: use an index 0..{len(names) - 1} or one of {names}")
 
     def describe(self, *, default: bool, device: torch.device) -> dict[str, Any]:
@@ -92,15 +91,15 @@ class Catalog:
     served: dict[str, ServedModel] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # name -> why it is not served
     draining: bool = False
-    png_executor: ThreadPoolExecutor = field(init=False)
-    _executor: ThreadPoolExecutor | None = None
+    png_executor: ThreadPoolExecutor = field(init=False)  # PNG coding, in parallel
+    inference_executor: ThreadPoolExecutor = field(init=False)  # one thread: one batch at a time on the device
 
     def __post_init__(self) -> None:
         self.png_executor = ThreadPoolExecutor(self.settings.png_threads, thread_name_prefix="png")
+        self.inference_executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{self.device}")
 
     def load_all(self) -> None:
         """Load every checkpoint in the folder; log and record the ones that fail, serve the rest."""
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{self.device}")
         folder = self.settings.models_dir
         paths = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
         if not paths:
@@ -118,7 +117,7 @@ class Catalog:
                 self.failed[name] = str(error)
                 continue
             worker = ModelWorker(
-                name, checkpoint.model, checkpoint.prior, device=self.device, executor=self._executor,
+                name, checkpoint.model, checkpoint.prior, device=self.device, executor=self.inference_executor,
                 metrics=self.metrics, max_batch_size=self.settings.max_batch_size,
                 max_wait_s=self.settings.max_wait_ms / 1000, queue_size=self.settings.queue_size,
                 timeout_s=self.settings.request_timeout_s,
@@ -134,8 +133,7 @@ class Catalog:
         self.draining = True
         for served in self.served.values():
             await served.worker.stop()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        self.inference_executor.shutdown(wait=True)
         self.png_executor.shutdown(wait=True)
 
     @property

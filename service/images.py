@@ -36,8 +36,10 @@ def decode_image(data: bytes, shape: tuple[int, int, int], max_pixels: int) -> n
                 converted = image.convert("L" if channels == 1 else "RGB").resize((width, height))
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(f"not a readable image: {error}") from error
+    except UnidentifiedImageError as error:
+        raise ImageError("not a readable image: the bytes are in no image format that Pillow reads") from error
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"image refused as a decompression bomb: {error}") from error
     except (OSError, ValueError, SyntaxError, EOFError) as error:  # truncated or corrupt data
         raise ImageError(f"corrupt or truncated image: {error}") from error
     return np.asarray(converted, dtype=np.uint8).reshape(height, width, channels).transpose(2, 0, 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from typing import Annotated, Any, TypeVar
 
 import numpy as np
@@ -29,7 +28,7 @@ from service.schemas import (
     SampleResponse,
 )
 from service.settings import Settings
-from service.worker import Overloaded, ShuttingDown, TimedOut
+from service.worker import InferenceFailed, Overloaded, ShuttingDown, TimedOut
 
 T = TypeVar("T")
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
@@ -94,16 +93,25 @@ async def through_worker(call: Awaitable[T]) -> T:
         raise ProblemError(503, str(error), headers={"Retry-After": "5"}) from error
     except TimedOut as error:
         raise ProblemError(504, str(error)) from error
+    except InferenceFailed as error:  # the worker has logged the cause once
+        raise ProblemError(500, str(error)) from error
 
 
-async def in_threads(executor: Executor, function: Callable[[Any], T], items: list[Any]) -> list[T]:
-    """Run `function` over items on the PNG threads (Pillow releases the GIL while it codes)."""
+async def in_threads(catalog: Catalog, function: Callable[[Any], T], items: list[Any]) -> list[T]:
+    """`function` over items on the PNG threads, a contiguous chunk per thread (Pillow releases the GIL)."""
     loop = asyncio.get_running_loop()
-    return list(await asyncio.gather(*(loop.run_in_executor(executor, function, item) for item in items)))
+    chunk = -(-len(items) // catalog.settings.png_threads)
+    parts = [items[start : start + chunk] for start in range(0, len(items), chunk)]
+
+    def run(part: list[Any]) -> list[T]:
+        return [function(item) for item in part]
+
+    done = await asyncio.gather(*(loop.run_in_executor(catalog.png_executor, run, part) for part in parts))
+    return [result for part in done for result in part]
 
 
 async def png_images(catalog: Catalog, arrays: np.ndarray) -> list[str]:
-    return await in_threads(catalog.png_executor, images.encode_png_base64, list(arrays))
+    return await in_threads(catalog, images.encode_png_base64, list(arrays))
 
 
 async def png_grid(catalog: Catalog, arrays: np.ndarray) -> Response:
@@ -201,11 +209,15 @@ async def encode(
         served, labels, len(blobs), needed=served.model.takes_labels_to_encode, what="encode"
     )
     shape, limit = served.checkpoint.image_shape, settings.max_image_pixels
-    try:
-        arrays = await in_threads(catalog.png_executor, lambda blob: images.decode_image(blob, shape, limit), blobs)
-    except images.ImageError as error:
-        status = 413 if "exceeds the limit" in str(error) else 422
-        raise ProblemError(status, str(error)) from error
+
+    def decode_one(numbered: tuple[int, bytes]) -> np.ndarray:
+        try:
+            return images.decode_image(numbered[1], shape, limit)
+        except images.ImageError as error:
+            status = 413 if "exceeds the limit" in str(error) else 422
+            raise ProblemError(status, f"image {numbered[0]}: {error}") from error
+
+    arrays = await in_threads(catalog, decode_one, list(enumerate(blobs)))
     encoded = await through_worker(served.worker.encode(np.stack(arrays), label_indices))
     return EncodeResponse(
         model=served.name,

@@ -40,6 +40,10 @@ class ShuttingDown(Exception):
     """The worker no longer takes requests."""
 
 
+class InferenceFailed(Exception):
+    """The forward pass of the request's batch raised; the worker logged the cause."""
+
+
 class Encoded(NamedTuple):
     latents: np.ndarray  # (n, latent_dim) float32
     log_variances: np.ndarray | None  # (n, latent_dim) for VAEs
@@ -208,7 +212,7 @@ class ModelWorker:
                     )
                     for job in batch:
                         if not job.future.done():
-                            job.future.set_exception(error)
+                            job.future.set_exception(InferenceFailed(f"inference failed on model {self.name}: {error}"))
                     continue
                 operation = batch[0].operation
                 self._metrics.inference.labels(self.name, operation).observe(time.monotonic() - started)

@@ -69,7 +69,9 @@ def features(classifier: Classifier, images: torch.Tensor) -> np.ndarray:
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """||mu_a - mu_b||^2 + Tr(C_a + C_b - 2 (C_a C_b)^(1/2)), as in FID."""
     mean_a, mean_b = features_a.mean(0), features_b.mean(0)
-    cov_a, cov_b = np.cov(features_a, rowvar=False), np.cov(features_b, rowvar=False)
+    # ReLU features leave some dimensions dead; a tiny ridge keeps the matrix root well defined (as pytorch-fid does)
+    ridge = 1e-6 * np.eye(features_a.shape[1])
+    cov_a, cov_b = np.cov(features_a, rowvar=False) + ridge, np.cov(features_b, rowvar=False) + ridge
     root = scipy.linalg.sqrtm(cov_a @ cov_b)
     root = root.real if np.iscomplexobj(root) else root
     return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))

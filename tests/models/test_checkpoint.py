@@ -44,7 +44,9 @@ def saved(tmp_path):
     torch.manual_seed(0)
     model = VAE(VAEConfig(hidden=16, architecture="mlp", latent_dim=4)).eval()
     path = tmp_path / "vae.safetensors"
-    models.save(path, model, prior=GaussianPrior(4), class_names=CLASSES, training={"epochs_done": 3}, evaluation={"mse": 0.01})
+    models.save(
+        path, model, prior=GaussianPrior(4), class_names=CLASSES, training={"epochs_done": 3}, evaluation={"mse": 0.01}
+    )
     return path, model
 
 
@@ -61,8 +63,11 @@ def test_round_trip_reproduces_outputs_exactly(tmp_path, make_model, make_prior)
     assert (loaded.training, loaded.evaluation) == ({"epochs_done": 2}, {"fd": 1.5})
     images, labels = torch.rand(3, 1, 28, 28), torch.tensor([1, 5, 9])
     with torch.no_grad():
-        for a, b in zip(model.encode(images, labels if model.takes_labels_to_encode else None),
-                        loaded.model.encode(images, labels if model.takes_labels_to_encode else None), strict=True):
+        for a, b in zip(
+            model.encode(images, labels if model.takes_labels_to_encode else None),
+            loaded.model.encode(images, labels if model.takes_labels_to_encode else None),
+            strict=True,
+        ):
             assert (a is None and b is None) or torch.equal(a, b)
     sample_labels = labels if model.samples_by_label else None
     first = draw_samples(model, prior, 3, sample_labels, torch.Generator().manual_seed(7))
@@ -157,14 +162,19 @@ def test_missing_and_extra_tensors_are_listed(saved):
     with safetensors.safe_open(path, "pt") as file:
         metadata = file.metadata()
     path.write_bytes(safetensors.torch.save(tensors, metadata=metadata))
-    with pytest.raises(CheckpointError, match=r"missing tensors: decoder\.net\.0\.0\.bias, decoder\.net\.0\.0\.weight; unexpected tensors: extra\.weight"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"missing tensors: decoder\.net\.0\.0\.bias, decoder\.net\.0\.0\.weight; unexpected tensors: extra\.weight",
+    ):
         models.load(path)
 
 
 def test_shape_mismatch_names_the_tensor(saved):
     path, _ = saved
     _rewrite_header(path, _edit_json(lambda header: header["config"].update(latent_dim=5)))
-    with pytest.raises(CheckpointError, match=r"shape mismatch: decoder\.net\.0\.0\.weight \(file \(16, 4\), model \(16, 5\)\)"):
+    with pytest.raises(
+        CheckpointError, match=r"shape mismatch: decoder\.net\.0\.0\.weight \(file \(16, 4\), model \(16, 5\)\)"
+    ):
         models.load(path)
 
 

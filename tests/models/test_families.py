@@ -53,7 +53,9 @@ def test_labels_change_a_conditional_decoders_output():
     torch.manual_seed(0)
     model = AAE(AAEConfig(variant="supervised", num_classes=10, hidden=32)).eval()
     latents = torch.zeros(2, 16)
-    assert not torch.allclose(model.decode(latents, torch.tensor([0, 0])), model.decode(latents, torch.tensor([0, 1]))[1:].repeat(2, 1, 1, 1))
+    assert not torch.allclose(
+        model.decode(latents, torch.tensor([0, 0])), model.decode(latents, torch.tensor([0, 1]))[1:].repeat(2, 1, 1, 1)
+    )
 
 
 def test_which_models_sample_by_label():

@@ -66,7 +66,9 @@ def test_labels_out_of_range_are_refused():
 
 def test_fitted_mixture_samples_its_parameters():
     density = GaussianMixtureDensity(
-        torch.tensor([0.25, 0.75]), torch.tensor([[-10.0, 0.0], [10.0, 1.0]]), torch.stack([torch.eye(2), 4 * torch.eye(2)])
+        torch.tensor([0.25, 0.75]),
+        torch.tensor([[-10.0, 0.0], [10.0, 1.0]]),
+        torch.stack([torch.eye(2), 4 * torch.eye(2)]),
     )
     draws = density.sample(100_000, generator=torch.Generator().manual_seed(0))
     right = draws[:, 0] > 0

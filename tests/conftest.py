@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny models with fixed weights saved as real checkpoints."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import models
+from models import AAE, AE, VAE, AAEConfig, AEConfig, GaussianMixtureDensity, GaussianPrior, MixturePrior, VAEConfig
+
+CLASSES = ["zero", "one", "two", "three"]
+
+
+def save_tiny_models(folder: Path) -> None:
+    """Four small checkpoints covering the ways a model can use labels."""
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    tiny = {"architecture": "mlp", "hidden": 16, "latent_dim": 4}
+    ae = AE(AEConfig(**tiny))
+    models.save(
+        folder / "tiny-ae.safetensors",
+        ae,
+        prior=GaussianMixtureDensity(torch.ones(2), torch.randn(2, 4), torch.eye(4).repeat(2, 1, 1)),
+    )
+    vae = VAE(VAEConfig(**tiny))
+    models.save(folder / "tiny-vae.safetensors", vae, prior=GaussianPrior(4), evaluation={"reconstruction_mse": 0.5})
+    cvae = VAE(VAEConfig(**tiny, variant="conditional", num_classes=4))
+    models.save(folder / "tiny-cvae.safetensors", cvae, prior=GaussianPrior(4), class_names=CLASSES)
+    mixture = AAE(
+        AAEConfig(
+            architecture="mlp", hidden=16, latent_dim=2, variant="label-prior", num_classes=4, discriminator_hidden=8
+        )
+    )
+    models.save(folder / "tiny-mixture.safetensors", mixture, prior=MixturePrior(4), class_names=CLASSES)
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("checkpoints")
+    save_tiny_models(folder)
+    return folder
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"

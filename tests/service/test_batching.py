@@ -1,0 +1,144 @@
+"""Batching and load: concurrent requests share one forward pass, a full queue answers 503 at once,
+a request that waits too long gets 504, and shutdown finishes what was admitted."""
+
+import asyncio
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+LATENT = [0.0, 0.5, -0.5, 1.0]
+
+
+async def until(condition, *, limit=5.0):
+    """Yield to the event loop until `condition()` holds (bounded)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not condition():
+        assert loop.time() < deadline, "condition never held"
+        await asyncio.sleep(0.001)
+
+
+def block_inference(app):
+    """Occupy the device's single inference thread until the returned event is set."""
+    release, started = threading.Event(), threading.Event()
+
+    def hold():
+        started.set()
+        release.wait(10)
+
+    app.state.catalog.inference_executor.submit(hold)
+    assert started.wait(5)
+    return release
+
+
+def queued(app, name):
+    return app.state.catalog.served[name].worker._queue.qsize()
+
+
+async def test_concurrent_requests_share_one_forward_pass(make_client):
+    # the batch closes when 4 images are in, long before the 10 s wait: the batch size is exact
+    async with make_client(max_batch_size=4, max_wait_ms=10_000) as (client, _):
+        responses = await asyncio.gather(
+            *(client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]}) for _ in range(4))
+        )
+        assert [response.status_code for response in responses] == [200] * 4
+        metrics = (await client.get("/metrics")).text
+    assert 'aeserve_batch_size_count{model="tiny-vae",operation="decode"} 1.0' in metrics
+    assert 'aeserve_batch_size_sum{model="tiny-vae",operation="decode"} 4.0' in metrics
+
+
+async def test_batched_answers_equal_unbatched_ones(make_client):
+    latents = [[float(i), 0.1 * i, -0.2, 0.3] for i in range(6)]
+    async with make_client(max_batch_size=1) as (client, _):
+        alone = [(await client.post("/decode", json={"model": "tiny-vae", "latents": [row]})).json() for row in latents]
+    async with make_client(max_batch_size=6, max_wait_ms=10_000) as (client, _):
+        together = await asyncio.gather(
+            *(client.post("/decode", json={"model": "tiny-vae", "latents": [row]}) for row in latents)
+        )
+    assert [r.json()["images"] for r in together] == [a["images"] for a in alone]
+
+
+async def test_sample_and_decode_batch_together_but_encode_waits_for_its_own(make_client):
+    async with make_client(max_batch_size=3, max_wait_ms=10_000) as (client, app):
+        release = block_inference(app)
+        decode = asyncio.create_task(client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]}))
+        sample = asyncio.create_task(client.get("/sample", params={"model": "tiny-vae", "n": 2}))
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("L", (28, 28)).save(buffer, "PNG")
+        encode = asyncio.create_task(
+            client.post("/encode?model=tiny-vae", files=[("files", ("a.png", buffer.getvalue()))])
+        )
+        await asyncio.sleep(0.05)
+        release.set()
+        results = await asyncio.gather(decode, sample, encode)
+        assert [r.status_code for r in results] == [200, 200, 200]
+        metrics = (await client.get("/metrics")).text
+    assert 'aeserve_batch_size_sum{model="tiny-vae",operation="decode"} 3.0' in metrics
+    assert 'aeserve_batch_size_count{model="tiny-vae",operation="decode"} 1.0' in metrics
+    assert 'aeserve_batch_size_count{model="tiny-vae",operation="encode"} 1.0' in metrics
+
+
+async def test_a_full_queue_answers_503_with_retry_after(make_client):
+    async with make_client(max_batch_size=1, max_wait_ms=0, queue_size=1) as (client, app):
+        release = block_inference(app)
+        first = asyncio.create_task(client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]}))
+        await until(lambda: queued(app, "tiny-vae") == 0 and app.state.catalog.served["tiny-vae"].worker._busy)
+        second = asyncio.create_task(client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]}))
+        await until(lambda: queued(app, "tiny-vae") == 1)
+        refused = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert "requests waiting" in refused.json()["detail"]
+        release.set()
+        assert [(await first).status_code, (await second).status_code] == [200, 200]
+        other_model = await client.get("/sample?model=tiny-ae")
+        assert other_model.status_code == 200
+
+
+async def test_a_request_waiting_past_the_timeout_gets_504(make_client):
+    async with make_client(request_timeout_s=0.2) as (client, app):
+        release = block_inference(app)
+        response = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
+        release.set()
+        assert response.status_code == 504
+        assert "did not answer within 0.2 s" in response.json()["detail"]
+        assert (await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})).status_code == 200
+
+
+async def test_shutdown_turns_readiness_off_and_finishes_admitted_requests(make_client):
+    async with make_client() as (client, app):
+        release = block_inference(app)
+        admitted = asyncio.create_task(client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]}))
+        await until(lambda: app.state.catalog.served["tiny-vae"].worker._busy)
+        closing = asyncio.create_task(app.state.catalog.close())
+        await until(lambda: app.state.catalog.draining)
+        readiness = await client.get("/readyz")
+        assert readiness.status_code == 503 and readiness.json()["status"] == "shutting down"
+        late = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
+        assert late.status_code == 503 and "shutting down" in late.json()["detail"]
+        release.set()
+        assert (await admitted).status_code == 200
+        await closing
+
+
+async def test_a_failing_batch_fails_its_requests_and_the_worker_goes_on(make_client, caplog):
+    async with make_client() as (client, app):
+        worker = app.state.catalog.served["tiny-vae"].worker
+        original = worker._forward
+
+        def broken(batch):
+            raise RuntimeError("device lost")
+
+        worker._forward = broken
+        failed = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
+        worker._forward = original
+        assert (
+            failed.status_code == 500 and failed.json()["detail"] == "inference failed on model tiny-vae: device lost"
+        )
+        assert (await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})).status_code == 200
+    assert "device lost" in caplog.text

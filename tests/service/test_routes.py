@@ -1,0 +1,178 @@
+"""Every route on the tiny models, status first, then the fields."""
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.anyio
+
+
+def png_bytes(size=(28, 28), mode="L", value=128) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, value).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def decode_png(text: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(text))))
+
+
+async def test_health_and_readiness(client):
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "models": ["tiny-ae", "tiny-cvae", "tiny-mixture", "tiny-vae"],
+        "failed": {},
+    }
+
+
+async def test_not_ready_before_the_models_are_loaded(tiny_models_dir):
+    import httpx
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    app = create_app(Settings(models_dir=tiny_models_dir, device="cpu"))  # lifespan not run
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "not ready"
+
+
+async def test_models_lists_every_model_and_marks_the_default(client):
+    response = await client.get("/models")
+    assert response.status_code == 200
+    described = {model["name"]: model for model in response.json()["models"]}
+    assert set(described) == {"tiny-ae", "tiny-cvae", "tiny-mixture", "tiny-vae"}
+    cvae = described["tiny-cvae"]
+    assert cvae["kind"] == "vae" and cvae["variant"] == "conditional"
+    assert cvae["latent_dim"] == 4 and cvae["image_shape"] == [1, 28, 28]
+    assert cvae["conditional"] and cvae["default"] and cvae["classes"] == ["zero", "one", "two", "three"]
+    assert cvae["device"] == "cpu"
+    assert described["tiny-vae"]["evaluation"] == {"reconstruction_mse": 0.5}
+    assert not described["tiny-vae"]["conditional"] and described["tiny-vae"]["classes"] is None
+    assert described["tiny-ae"]["prior"] == {"name": "gaussian_mixture", "dim": 4, "components": 0}
+    assert described["tiny-mixture"]["conditional"] and not described["tiny-mixture"]["labels_to_decode"]
+
+
+async def test_one_model(client):
+    response = await client.get("/models/tiny-vae")
+    assert response.status_code == 200
+    assert response.json()["name"] == "tiny-vae" and not response.json()["default"]
+
+
+async def test_sample_with_only_a_label_uses_the_default_model(client):
+    response = await client.get("/sample?label=3")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == "tiny-cvae" and body["labels"] == [3]
+    assert len(body["images"]) == 1 and decode_png(body["images"][0]).shape == (28, 28)
+    assert len(body["latents"]) == 1 and len(body["latents"][0]) == 4
+
+
+async def test_sample_label_by_class_name_and_seed_reproduces(client):
+    first = (await client.get("/sample", params={"model": "tiny-mixture", "n": 3, "label": "two", "seed": 42})).json()
+    second = (await client.get("/sample", params={"model": "tiny-mixture", "n": 3, "label": "2", "seed": 42})).json()
+    other = (await client.get("/sample", params={"model": "tiny-mixture", "n": 3, "label": 2, "seed": 43})).json()
+    assert first["labels"] == [2, 2, 2] and first["seed"] == 42
+    assert first["images"] == second["images"] and first["latents"] == second["latents"]
+    assert first["latents"] != other["latents"]
+
+
+async def test_sample_without_label_on_a_conditional_model_reports_the_labels_drawn(client):
+    body = (await client.get("/sample", params={"n": 8, "seed": 1})).json()
+    assert len(body["labels"]) == 8 and all(0 <= label < 4 for label in body["labels"])
+
+
+async def test_sample_as_a_png_grid(client):
+    response = await client.get("/sample", params={"model": "tiny-vae", "n": 4, "format": "png"})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(response.content)).size == (57, 57)  # 2x2 tiles of 28 with a 1-pixel gutter
+
+
+async def test_decode_json_and_png(client):
+    latents = [[0.0, 0.1, 0.2, 0.3], [1.0, -1.0, 0.5, 0]]
+    response = await client.post("/decode", json={"model": "tiny-cvae", "latents": latents, "labels": [1, "three"]})
+    assert response.status_code == 200
+    assert [decode_png(image).shape for image in response.json()["images"]] == [(28, 28), (28, 28)]
+    png = await client.post(
+        "/decode", json={"model": "tiny-vae", "latents": latents[:1]}, headers={"accept": "image/png"}
+    )
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(png.content)).size == (28, 28)
+
+
+async def test_decode_matches_the_model_exactly(client, models_dir):
+    import torch
+
+    import models
+
+    checkpoint = models.load(models_dir / "tiny-vae.safetensors")
+    latents = [[0.5, -0.25, 1.0, 0.0]]
+    with torch.no_grad():
+        expected = (torch.sigmoid(checkpoint.model.decode(torch.tensor(latents))) * 255).round().to(torch.uint8)
+    served = (await client.post("/decode", json={"model": "tiny-vae", "latents": latents})).json()["images"][0]
+    assert np.array_equal(decode_png(served), expected[0, 0].numpy())
+
+
+async def test_encode_multipart_and_json_agree(client):
+    image = png_bytes(value=200)
+    multipart = await client.post(
+        "/encode?model=tiny-vae",
+        files=[("files", ("a.png", image, "image/png")), ("files", ("b.png", image, "image/png"))],
+    )
+    assert multipart.status_code == 200
+    as_json = await client.post(
+        "/encode", json={"model": "tiny-vae", "images": [f"data:image/png;base64,{base64.b64encode(image).decode()}"]}
+    )
+    assert as_json.status_code == 200
+    body = multipart.json()
+    assert body["model"] == "tiny-vae" and len(body["latents"]) == 2 and len(body["log_variances"]) == 2
+    assert body["latents"][0] == pytest.approx(as_json.json()["latents"][0], abs=1e-6)
+
+
+async def test_encode_converts_other_sizes_and_modes(client):
+    rgb = png_bytes(size=(64, 40), mode="RGB", value=(10, 200, 30))
+    response = await client.post("/encode?model=tiny-ae", files=[("files", ("rgb.png", rgb, "image/png"))])
+    assert response.status_code == 200
+    assert len(response.json()["latents"][0]) == 4 and response.json()["log_variances"] is None
+
+
+async def test_encode_with_labels_for_a_conditional_encoder(client):
+    image = base64.b64encode(png_bytes()).decode()
+    response = await client.post("/encode", json={"model": "tiny-cvae", "images": [image], "labels": ["one"]})
+    assert response.status_code == 200
+    multipart = await client.post(
+        "/encode?model=tiny-cvae", files=[("files", ("a.png", png_bytes(), "image/png"))], data={"labels": "1"}
+    )
+    assert multipart.json()["latents"] == response.json()["latents"]
+
+
+async def test_metrics_count_requests_by_route_model_and_status(client):
+    await client.get("/sample?model=tiny-vae")
+    await client.get("/sample?model=nope")
+    text = (await client.get("/metrics")).text
+    assert 'aeserve_requests_total{model="tiny-vae",route="/sample",status="200"} 1.0' in text
+    assert 'aeserve_requests_total{model="",route="/sample",status="404"} 1.0' in text
+    assert 'aeserve_batch_size_count{model="tiny-vae",operation="decode"} 1.0' in text
+    assert "aeserve_models_loaded 4.0" in text
+    assert "aeserve_queue_wait_seconds_bucket" in text and "aeserve_inference_seconds_bucket" in text
+
+
+async def test_openapi_documents_every_route_with_png_responses(client):
+    spec = (await client.get("/openapi.json")).json()
+    assert {"/encode", "/decode", "/sample", "/models", "/models/{name}", "/healthz", "/readyz", "/metrics"} <= set(
+        spec["paths"]
+    )
+    assert "image/png" in spec["paths"]["/sample"]["get"]["responses"]["200"]["content"]
+    assert "image/png" in spec["paths"]["/decode"]["post"]["responses"]["200"]["content"]
+    assert set(spec["paths"]["/encode"]["post"]["requestBody"]["content"]) == {
+        "application/json",
+        "multipart/form-data",
+    }
+    assert (await client.get("/docs")).status_code == 200
