@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 import models
 from models import Autoencoder, Classifier, GaussianPrior, MixturePrior, Prior, SwissRollPrior
 from models.registry import MODELS
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 def build(preset: ModelPreset, splits: Splits) -> tuple[Autoencoder, Prior]:
     """A fresh model and its prior for `preset` on this data (image shape and classes from the data)."""
     entry = MODELS[preset.kind]
+    torch.manual_seed(preset.train.seed)  # the initial weights, too, follow the seed
     config = entry.config_class(
         image_shape=splits.train.image_shape,
         num_classes=len(splits.train.class_names),

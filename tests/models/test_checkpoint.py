@@ -28,15 +28,36 @@ from models import (
 from models.checkpoint import METADATA_KEY
 
 CLASSES = [f"class {i}" for i in range(10)]
+
+
+def _mixture_density():
+    return GaussianMixtureDensity(torch.ones(2), torch.randn(2, 16), torch.eye(16).repeat(2, 1, 1))
+
+
+SMALL = {"hidden": 32}
 KINDS = [
-    pytest.param(lambda: AE(AEConfig(hidden=32)), lambda: GaussianMixtureDensity(torch.ones(2), torch.randn(2, 16), torch.eye(16).repeat(2, 1, 1)), id="ae"),
-    pytest.param(lambda: VAE(VAEConfig(hidden=32, architecture="mlp")), lambda: GaussianPrior(16), id="vae"),
-    pytest.param(lambda: VAE(VAEConfig(hidden=32, variant="conditional", num_classes=10)), lambda: GaussianPrior(16), id="cvae"),
-    pytest.param(lambda: AAE(AAEConfig(hidden=32, latent_dim=8)), lambda: GaussianPrior(8), id="aae"),
-    pytest.param(lambda: AAE(AAEConfig(hidden=32, variant="supervised", num_classes=10)), lambda: GaussianPrior(16), id="aae-supervised"),
-    pytest.param(lambda: AAE(AAEConfig(hidden=32, variant="label-prior", num_classes=10, latent_dim=2)), lambda: MixturePrior(10), id="aae-mixture"),
-    pytest.param(lambda: AAE(AAEConfig(hidden=32, variant="label-prior", num_classes=10, latent_dim=2)), lambda: SwissRollPrior(10), id="aae-swissroll"),
-]  # fmt: skip
+    pytest.param(lambda: AE(AEConfig(**SMALL)), _mixture_density, id="ae"),
+    pytest.param(lambda: VAE(VAEConfig(**SMALL, architecture="mlp")), lambda: GaussianPrior(16), id="vae"),
+    pytest.param(
+        lambda: VAE(VAEConfig(**SMALL, variant="conditional", num_classes=10)), lambda: GaussianPrior(16), id="cvae"
+    ),
+    pytest.param(lambda: AAE(AAEConfig(**SMALL, latent_dim=8)), lambda: GaussianPrior(8), id="aae"),
+    pytest.param(
+        lambda: AAE(AAEConfig(**SMALL, variant="supervised", num_classes=10)),
+        lambda: GaussianPrior(16),
+        id="aae-supervised",
+    ),
+    pytest.param(
+        lambda: AAE(AAEConfig(**SMALL, variant="label-prior", num_classes=10, latent_dim=2)),
+        lambda: MixturePrior(10),
+        id="aae-mixture",
+    ),
+    pytest.param(
+        lambda: AAE(AAEConfig(**SMALL, variant="label-prior", num_classes=10, latent_dim=2)),
+        lambda: SwissRollPrior(10),
+        id="aae-swissroll",
+    ),
+]
 
 
 @pytest.fixture
@@ -164,7 +185,8 @@ def test_missing_and_extra_tensors_are_listed(saved):
     path.write_bytes(safetensors.torch.save(tensors, metadata=metadata))
     with pytest.raises(
         CheckpointError,
-        match=r"missing tensors: decoder\.net\.0\.0\.bias, decoder\.net\.0\.0\.weight; unexpected tensors: extra\.weight",
+        match=r"missing tensors: decoder\.net\.0\.0\.bias, decoder\.net\.0\.0\.weight; "
+        r"unexpected tensors: extra\.weight",
     ):
         models.load(path)
 

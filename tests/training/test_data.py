@@ -1,0 +1,189 @@
+"""The data readers on good and broken files, the MNIST download against a local server, image folders."""
+
+import gzip
+import hashlib
+import http.server
+import struct
+import threading
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from training.data import (
+    FASHION_MNIST_CLASSES,
+    DataError,
+    download_mnist,
+    read_idx,
+    read_image_folder,
+    read_mnist_layout,
+)
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    return b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def test_fashion_mnist_has_its_real_sizes_and_classes(fashion):
+    assert fashion.train.images.shape == (60000, 1, 28, 28) and fashion.train.images.dtype == torch.uint8
+    assert fashion.test.images.shape == (10000, 1, 28, 28)
+    assert torch.bincount(fashion.train.labels).tolist() == [6000] * 10
+    assert fashion.train.class_names == FASHION_MNIST_CLASSES
+    assert fashion.train.class_names[9] == "Ankle boot"
+
+
+def test_read_idx_plain_and_gzip(tmp_path):
+    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    (tmp_path / "a.idx").write_bytes(idx_bytes(array))
+    (tmp_path / "a.idx.gz").write_bytes(gzip.compress(idx_bytes(array)))
+    assert np.array_equal(read_idx(tmp_path / "a.idx"), array)
+    assert np.array_equal(read_idx(tmp_path / "a.idx.gz"), array)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x00\x00\x0d\x01\x00\x00\x00\x01\x00", "bad magic number"),
+        (b"\x00\x00\x08\x03\x00\x00", "truncated IDX header"),
+        (idx_bytes(np.zeros((4, 2, 2), np.uint8))[:-3], "the file holds 29 bytes"),
+        (gzip.compress(idx_bytes(np.zeros((4, 2, 2), np.uint8)))[:-8], "corrupt gzip"),
+    ],
+    ids=["magic", "header", "truncated-body", "truncated-gzip"],
+)
+def test_read_idx_names_the_file_and_the_fault(tmp_path, content, message):
+    path = tmp_path / "broken-idx3-ubyte.gz"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as error:
+        read_idx(path)
+    assert str(path) in str(error.value)
+
+
+def test_missing_idx_file(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_mnist_layout(tmp_path, FASHION_MNIST_CLASSES)
+
+
+# MNIST download against a local server
+
+
+def mnist_files(count: int = 6) -> dict[str, bytes]:
+    images = np.random.default_rng(0).integers(0, 256, (count, 28, 28), dtype=np.uint8)
+    labels = np.arange(count, dtype=np.uint8) % 10
+    return {
+        "train-images-idx3-ubyte.gz": gzip.compress(idx_bytes(images)),
+        "train-labels-idx1-ubyte.gz": gzip.compress(idx_bytes(labels)),
+        "t10k-images-idx3-ubyte.gz": gzip.compress(idx_bytes(images[:2])),
+        "t10k-labels-idx1-ubyte.gz": gzip.compress(idx_bytes(labels[:2])),
+    }
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving a folder (SimpleHTTPRequestHandler: no Range support)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/", requests
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def md5s(files: dict[str, bytes]) -> dict[str, str]:
+    return {name: hashlib.md5(data).hexdigest() for name, data in files.items()}
+
+
+def test_download_verifies_checksums_and_reads_back(server, tmp_path):
+    root, url, requests = server
+    files = mnist_files()
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    cache = tmp_path / "cache"
+    folder = download_mnist(cache, url, md5s(files))
+    splits = read_mnist_layout(folder, [str(i) for i in range(10)])
+    assert splits.train.images.shape == (6, 1, 28, 28) and splits.test.labels.tolist() == [0, 1]
+    assert len(requests) == 4
+    download_mnist(cache, url, md5s(files))  # verified files are not fetched again
+    assert len(requests) == 4
+
+
+def test_a_wrong_checksum_is_refused_and_nothing_is_kept(server, tmp_path):
+    root, url, _ = server
+    files = mnist_files()
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    checksums = md5s(files) | {"train-images-idx3-ubyte.gz": "0" * 32}
+    cache = tmp_path / "cache"
+    with pytest.raises(DataError, match="checksum mismatch"):
+        download_mnist(cache, url, checksums)
+    assert not (cache / "train-images-idx3-ubyte.gz").exists()
+    assert not list(cache.glob("*.part"))
+
+
+def test_a_corrupt_file_that_matches_its_checksum_still_fails_to_parse(server, tmp_path):
+    root, url, _ = server
+    files = mnist_files() | {"t10k-images-idx3-ubyte.gz": b"corrupt"}
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    folder = download_mnist(tmp_path / "cache", url, md5s(files))
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: not an IDX file"):
+        read_mnist_layout(folder, [str(i) for i in range(10)])
+
+
+def test_a_partial_download_is_completed(server, tmp_path):
+    root, url, _ = server
+    files = mnist_files()
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    name = "train-images-idx3-ubyte.gz"
+    (cache / f"{name}.part").write_bytes(files[name][:100])  # an earlier run stopped here
+    download_mnist(cache, url, md5s(files))
+    assert (cache / name).read_bytes() == files[name]
+
+
+def test_missing_file_on_the_server(server, tmp_path):
+    _, url, _ = server
+    with pytest.raises(DataError, match="HTTP 404"):
+        download_mnist(tmp_path / "cache", url, md5s(mnist_files()))
+
+
+def test_offline_gives_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="are you offline"):
+        download_mnist(tmp_path / "cache", "http://127.0.0.1:9/", md5s(mnist_files()))
+
+
+# image folders
+
+
+def test_image_folder_reads_classes_converts_and_skips_unreadable_files(tmp_path, caplog):
+    for name, colour, size in [("cats", (200, 10, 10), (40, 30)), ("dogs", (10, 10, 200), (16, 16))]:
+        folder = tmp_path / name
+        folder.mkdir()
+        for index in range(10):
+            Image.new("RGB", size, colour).save(folder / f"{index}.png")
+    (tmp_path / "dogs" / "broken.png").write_bytes(b"not really a png")
+    Image.new("L", (20, 20), 30).save(tmp_path / "dogs" / "gray.jpg")
+    splits = read_image_folder(tmp_path, (3, 8, 12))
+    assert splits.train.class_names == ["cats", "dogs"]
+    assert splits.train.images.shape[1:] == (3, 8, 12)
+    assert len(splits.train) + len(splits.test) == 21
+    assert sorted(torch.bincount(splits.test.labels).tolist()) == [1, 1]
+    cat = splits.train.images[splits.train.labels == 0][0]
+    assert cat[:, 0, 0].tolist() == [200, 10, 10]
+    assert "skipping unreadable image" in caplog.text and "broken.png" in caplog.text
+
+
+def test_image_folder_without_class_folders(tmp_path):
+    with pytest.raises(DataError, match="one subfolder per class"):
+        read_image_folder(tmp_path, (1, 28, 28))
