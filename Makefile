@@ -17,4 +17,4 @@ format:
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
 train-defaults: setup
-	.venv/bin/python -m training -v defaults
+	.venv/bin/python -m training defaults -v

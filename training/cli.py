@@ -18,7 +18,9 @@ from training.run import classifier_for, reevaluate, train_to_checkpoint, with_o
 log = logging.getLogger("training")
 
 
-def _data_arguments(parser: argparse.ArgumentParser) -> None:
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every epoch")
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", choices=["fashion-mnist", "mnist", "folder"], default="fashion-mnist")
     group.add_argument(
@@ -53,8 +55,6 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every epoch")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser(
@@ -75,17 +75,17 @@ def _parser() -> argparse.ArgumentParser:
     hyper.add_argument("--learning-rate", type=float)
     hyper.add_argument("--auxiliary-weight", type=float, help="auxiliary-classifier loss weight (conditional models)")
     hyper.add_argument("--seed", type=int)
-    _data_arguments(train)
+    _common_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help="recompute a checkpoint's evaluation and store it in the file")
     evaluate.add_argument("checkpoint", type=Path)
-    _data_arguments(evaluate)
+    _common_arguments(evaluate)
 
     defaults = commands.add_parser("defaults", help="retrain the whole default set into checkpoints/")
     defaults.add_argument("--out-dir", type=Path, default=Path("checkpoints"))
     defaults.add_argument("--docs-dir", type=Path, default=Path("docs"))
     defaults.add_argument("--only", nargs="+", choices=sorted(PRESETS), help="retrain just these presets")
-    _data_arguments(defaults)
+    _common_arguments(defaults)
     return parser
 
 

@@ -12,6 +12,7 @@ Per mini-batch:
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -31,8 +32,9 @@ from training.data import ImageData
 class TrainConfig:
     epochs: int = 10  # passes over the training images
     batch_size: int = 128
-    learning_rate: float = 1e-3  # Adam, reconstruction phase
-    adversarial_learning_rate: float = 2e-4  # Adam, discriminator and encoder-as-generator (AAE)
+    learning_rate: float = 1e-3  # Adam, reconstruction phase; every rate decays to 0 along a cosine
+    discriminator_learning_rate: float = 2e-4  # Adam, AAE discriminator
+    generator_learning_rate: float = 1e-3  # Adam, AAE encoder fooling the discriminator
     auxiliary_weight: float = 0.0  # weight of the auxiliary classifier's loss on prior draws (conditional only)
     unlabelled_fraction: float = 0.0  # label-prior AAE: share of codes the discriminator sees as "no label"
     seed: int = 0
@@ -63,17 +65,24 @@ def train(
             ClassifierConfig(image_shape=model.config.image_shape, num_classes=model.config.num_classes)
         )
         auxiliary.to(device).train()
+    optimiser = torch.optim.Adam([*model.encoder.parameters(), *model.decoder.parameters()], lr=config.learning_rate)
+    optimisers = [optimiser]
+    if auxiliary is not None:
         auxiliary_optimiser = torch.optim.Adam(auxiliary.parameters(), lr=config.learning_rate)
-    autoencoder_parameters = [*model.encoder.parameters(), *model.decoder.parameters()]
-    optimiser = torch.optim.Adam(autoencoder_parameters, lr=config.learning_rate)
+        optimisers.append(auxiliary_optimiser)
     if is_aae:
-        betas = (0.5, 0.9)
+        betas = (0.5, 0.9)  # the usual choice for adversarial games: less momentum, fewer oscillations
         discriminator_optimiser = torch.optim.Adam(
-            model.discriminator.parameters(), lr=config.adversarial_learning_rate, betas=betas
+            model.discriminator.parameters(), lr=config.discriminator_learning_rate, betas=betas
         )
         generator_optimiser = torch.optim.Adam(
-            model.encoder.parameters(), lr=config.adversarial_learning_rate, betas=betas
+            model.encoder.parameters(), lr=config.generator_learning_rate, betas=betas
         )
+        optimisers += [discriminator_optimiser, generator_optimiser]
+    groups = [group for each in optimisers for group in each.param_groups]
+    base_rates = [group["lr"] for group in groups]
+    steps_per_epoch = -(-len(data) // config.batch_size)
+    total_steps = config.epochs * steps_per_epoch
 
     history: list[EpochStats] = []
     for epoch in range(start_epoch, config.epochs):
@@ -83,6 +92,10 @@ def train(
         totals: defaultdict[str, float] = defaultdict(float)
         progress = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=None)
         for step, indices in enumerate(progress, start=1):
+            # cosine decay of every learning rate over the whole run: a resumed run picks up where it was
+            decay = 0.5 * (1 + math.cos(math.pi * (epoch * steps_per_epoch + step - 1) / total_steps))
+            for group, base in zip(groups, base_rates, strict=True):
+                group["lr"] = base * decay
             images = data.images[indices].to(device).float().div_(255)  # (B, C, H, W) in [0, 1]
             labels = data.labels[indices].to(device)  # (B,)
             stats: dict[str, torch.Tensor] = {}
