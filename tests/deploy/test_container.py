@@ -4,6 +4,7 @@ entrypoint started from the repository with the settings the compose file passes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -89,7 +90,8 @@ def test_the_image_entrypoint_serves_with_the_compose_settings(tmp_path):
         assert {m["device"] for m in models} == {environment["AESERVE_DEVICE"]}
     finally:
         process.terminate()
-        assert process.wait(timeout=30) == 0
+        # uvicorn drains, then re-raises SIGTERM so that the exit status says how it ended
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
 
 
 @pytest.mark.parametrize("stage", ["train"])

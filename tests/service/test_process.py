@@ -75,6 +75,7 @@ def test_sample_decode_encode_over_http(server):
 def test_sigterm_drains_and_exits_cleanly(server):
     base, process = server
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
+    # uvicorn drains, then re-raises SIGTERM so that the exit status says how it ended
+    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base}/healthz", timeout=1)
