@@ -20,7 +20,7 @@ from typing import Literal, NamedTuple
 import torch
 
 from models.base import Autoencoder, AutoencoderConfig
-from models.nets import Decoder, Discriminator, Encoder, one_hot
+from models.nets import Discriminator, one_hot
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,11 +39,9 @@ class AAE(Autoencoder):
 
     def __init__(self, config: AAEConfig) -> None:
         super().__init__()
-        self.config = config
-        common = dict(image_shape=config.image_shape, architecture=config.architecture, hidden=config.hidden)
-        decoder_classes = config.num_classes if config.variant == "supervised" else 0
-        self.encoder = Encoder(out_features=config.latent_dim, **common)
-        self.decoder = Decoder(latent_dim=config.latent_dim, num_classes=decoder_classes, **common)
+        self.config: AAEConfig = config
+        self.encoder = self._encoder(config.latent_dim)
+        self.decoder = self._decoder(config.num_classes if config.variant == "supervised" else 0)
         # num_classes slots for the labels plus one for "no label"
         label_slots = config.num_classes + 1 if config.variant == "label-prior" else 0
         self.discriminator = Discriminator(

@@ -13,7 +13,6 @@ from typing import Literal, NamedTuple
 import torch
 
 from models.base import Autoencoder, AutoencoderConfig
-from models.nets import Decoder, Encoder
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,10 +30,9 @@ class AE(Autoencoder):
 
     def __init__(self, config: AEConfig) -> None:
         super().__init__()
-        self.config = config
-        common = dict(image_shape=config.image_shape, architecture=config.architecture, hidden=config.hidden)
-        self.encoder = Encoder(out_features=config.latent_dim, **common)
-        self.decoder = Decoder(latent_dim=config.latent_dim, **common)
+        self.config: AEConfig = config
+        self.encoder = self._encoder(config.latent_dim)
+        self.decoder = self._decoder()
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> AEOutput:
         latents = self.encode(images).latents

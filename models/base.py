@@ -12,7 +12,7 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import nn
 
-from models.nets import Architecture, one_hot
+from models.nets import Architecture, Decoder, Encoder, one_hot
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +73,20 @@ class Autoencoder(nn.Module):
     def decode(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Codes (B, latent_dim) -> image logits (B, C, H, W)."""
         return self.decoder(latents, self._labels(labels, self.takes_labels_to_decode))
+
+    def _encoder(self, out_features: int, num_classes: int = 0) -> Encoder:
+        config = self.config
+        return Encoder(
+            image_shape=config.image_shape, out_features=out_features, architecture=config.architecture,
+            hidden=config.hidden, num_classes=num_classes,
+        )  # fmt: skip
+
+    def _decoder(self, num_classes: int = 0) -> Decoder:
+        config = self.config
+        return Decoder(
+            image_shape=config.image_shape, latent_dim=config.latent_dim, architecture=config.architecture,
+            hidden=config.hidden, num_classes=num_classes,
+        )  # fmt: skip
 
     @staticmethod
     def images_from_logits(logits: torch.Tensor) -> torch.Tensor:

@@ -61,7 +61,7 @@ def save(
     kind = getattr(model, "kind", None)
     if kind not in MODELS:
         raise CheckpointError(f"cannot save {type(model).__name__}: its kind {kind!r} is not in the registry")
-    config = model.config  # type: ignore[union-attr]
+    config: Any = model.config
     header = {
         "format_version": FORMAT_VERSION,
         "kind": kind,

@@ -13,7 +13,6 @@ from typing import Literal, NamedTuple
 import torch
 
 from models.base import Autoencoder, AutoencoderConfig, Encoding
-from models.nets import Decoder, Encoder
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,11 +34,10 @@ class VAE(Autoencoder):
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
-        self.config = config
+        self.config: VAEConfig = config
         num_classes = config.num_classes if config.variant == "conditional" else 0
-        common = dict(image_shape=config.image_shape, architecture=config.architecture, hidden=config.hidden)
-        self.encoder = Encoder(out_features=2 * config.latent_dim, num_classes=num_classes, **common)
-        self.decoder = Decoder(latent_dim=config.latent_dim, num_classes=num_classes, **common)
+        self.encoder = self._encoder(2 * config.latent_dim, num_classes)  # means and log-variances
+        self.decoder = self._decoder(num_classes)
 
     @property
     def takes_labels_to_encode(self) -> bool:

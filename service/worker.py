@@ -227,14 +227,16 @@ class ModelWorker:
     def _forward(self, batch: list[_Job]) -> list[object]:
         """One forward pass over the whole batch (in chunks of max_batch_size if one request is larger)."""
         inputs = torch.cat([job.inputs for job in batch])
-        labels = torch.cat([job.labels for job in batch]) if batch[0].labels is not None else None
+        job_labels = [job.labels for job in batch if job.labels is not None]
+        labels = torch.cat(job_labels) if job_labels else None  # a model takes labels for all or none
         outputs: list[tuple[torch.Tensor, ...]] = []
         for start in range(0, inputs.shape[0], self.max_batch_size):
             chunk = inputs[start : start + self.max_batch_size].to(self.device, non_blocking=True)
             chunk_labels = labels[start : start + self.max_batch_size].to(self.device) if labels is not None else None
             if batch[0].operation == "encode":
                 encoding = self.model.encode(chunk.float().div_(255), chunk_labels)
-                outputs.append(tuple(t for t in encoding if t is not None))
+                latents, log_variances = encoding
+                outputs.append((latents,) if log_variances is None else (latents, log_variances))
             else:
                 logits = self.model.decode(chunk.float(), chunk_labels)
                 outputs.append((torch.sigmoid(logits).mul_(255).round_().to(torch.uint8),))

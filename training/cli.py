@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         mnist_base_url=args.mnist_url, image_folder=args.image_folder, image_shape=tuple(args.image_shape),
     )  # fmt: skip
     splits = type(splits)(splits.train.subset(args.limit), splits.test)
-    classifier_path = args.classifier or Path("checkpoints/classifiers") / f"{args.dataset}.safetensors"
+    checkpoints = getattr(args, "out_dir", Path("checkpoints"))
+    classifier_path = args.classifier or checkpoints / "classifiers" / f"{args.dataset}.safetensors"
     classifier = classifier_for(splits, classifier_path, device=args.device)
 
     if args.command == "evaluate":

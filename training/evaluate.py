@@ -112,22 +112,22 @@ def evaluate(
 
     generator = torch.Generator().manual_seed(seed)
     num_classes = len(test.class_names)
-    labels = torch.arange(num_samples) % num_classes if model.samples_by_label else None
-    samples = draw_samples(model, prior, num_samples, labels, generator).images.cpu()
+    requested = torch.arange(num_samples) % num_classes if model.samples_by_label else None
+    samples = draw_samples(model, prior, num_samples, requested, generator).images.cpu()
     real = test.images[:num_samples].float() / 255
     noise = torch.rand(real.shape, generator=generator)
     real_features = features(classifier, real)
     figures["frechet_distance"] = frechet_distance(features(classifier, samples), real_features)
     figures["frechet_distance_noise"] = frechet_distance(features(classifier, noise), real_features)
     figures["frechet_ratio_to_noise"] = figures["frechet_distance"] / figures["frechet_distance_noise"]
-    if labels is not None:
+    if requested is not None:
         predicted = torch.cat(
             [
                 classifier(samples[s : s + BATCH].to(_device(classifier))).argmax(1).cpu()
                 for s in range(0, num_samples, BATCH)
             ]
         )
-        figures["label_accuracy"] = float((predicted == labels).float().mean())
+        figures["label_accuracy"] = float((predicted == requested).float().mean())
         figures["classifier_test_accuracy"] = classifier_accuracy(classifier, test)
         figures["label_accuracy_ratio"] = figures["label_accuracy"] / figures["classifier_test_accuracy"]
     return figures

@@ -57,7 +57,7 @@ def train(
     torch.manual_seed(config.seed + start_epoch)
     generator = torch.Generator().manual_seed(config.seed + start_epoch)  # prior draws and shuffling
     model.to(device).train()
-    is_aae = isinstance(model, AAE)
+
     decoder_labels = model.takes_labels_to_decode
     auxiliary = None
     if config.auxiliary_weight > 0 and model.samples_by_label:
@@ -70,7 +70,7 @@ def train(
     if auxiliary is not None:
         auxiliary_optimiser = torch.optim.Adam(auxiliary.parameters(), lr=config.learning_rate)
         optimisers.append(auxiliary_optimiser)
-    if is_aae:
+    if isinstance(model, AAE):
         betas = (0.5, 0.9)  # the usual choice for adversarial games: less momentum, fewer oscillations
         discriminator_optimiser = torch.optim.Adam(
             model.discriminator.parameters(), lr=config.discriminator_learning_rate, betas=betas
@@ -127,7 +127,7 @@ def train(
                 auxiliary_optimiser.step()
 
             # 2. regularisation phase
-            if is_aae:
+            if isinstance(model, AAE):
                 slots = _discriminator_labels(model, labels, config.unlabelled_fraction, generator)
                 prior_labels = None if slots is None else _fill_unlabelled(slots, prior.num_labels, generator)
                 real_codes = prior.sample(len(labels), prior_labels, generator).to(device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import models
 
@@ -16,7 +17,7 @@ def write_models_table(checkpoints_dir: Path, out: Path) -> None:
     for path in sorted(checkpoints_dir.glob("*.safetensors")):
         checkpoint = models.load(path)
         evaluation, training = checkpoint.evaluation, checkpoint.training
-        config = checkpoint.model.config
+        config: Any = checkpoint.model.config
         name = path.stem
         rows.append(
             f"| `{name}` | {checkpoint.kind} | {checkpoint.variant} | {config.architecture} | {config.latent_dim} "

@@ -35,6 +35,7 @@ def build(preset: ModelPreset, splits: Splits) -> tuple[Autoencoder, Prior]:
         **preset.model,
     )
     model = entry.model_class(config)
+    assert isinstance(model, Autoencoder), f"{preset.kind} is not an autoencoder"
     num_classes = len(splits.train.class_names)
     prior: Prior
     match preset.prior:

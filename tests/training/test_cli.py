@@ -1,0 +1,55 @@
+"""`python -m training`: help that reads well, a short train run, evaluate, the default set."""
+
+import subprocess
+import sys
+
+import models
+from training.cli import main
+
+
+def test_help_lists_the_commands_and_presets():
+    result = subprocess.run([sys.executable, "-m", "training", "train", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for text in ("--model", "aae-swissroll", "--dataset", "--resume", "--latent-dim", "--epochs", "--seed"):
+        assert text in result.stdout
+
+
+def test_train_then_evaluate(tmp_path, capsys):
+    out, classifier = tmp_path / "tiny.safetensors", tmp_path / "classifier.safetensors"
+    common = ["--limit", "600", "--classifier", str(classifier), "--device", "cpu"]
+    main(
+        [
+            "train",
+            "--model",
+            "aae-mixture",
+            "--epochs",
+            "1",
+            "--latent-dim",
+            "2",
+            "--out",
+            str(out),
+            "--docs-dir",
+            str(tmp_path / "docs"),
+            *common,
+        ]
+    )
+    checkpoint = models.load(out)
+    assert checkpoint.training["preset"] == "aae-mixture" and checkpoint.training["train_images"] == 600
+    assert {"label_accuracy", "frechet_distance"} <= set(checkpoint.evaluation)
+    assert sorted(p.name for p in (tmp_path / "docs" / "aae-mixture").iterdir()) == [
+        "latents.png", "losses.png", "reconstructions.png", "samples.png",
+    ]  # fmt: skip
+    assert models.load(classifier).kind == "classifier"
+    printed = capsys.readouterr().out
+    assert "label_accuracy=" in printed
+
+    main(["evaluate", str(out), *common])
+    assert models.load(out).training == checkpoint.training  # evaluation rewritten, the rest kept
+
+
+def test_defaults_writes_checkpoints_and_the_table(tmp_path):
+    main(["defaults", "--only", "ae", "--out-dir", str(tmp_path / "ck"), "--docs-dir", str(tmp_path / "docs"),
+          "--limit", "600", "--classifier", str(tmp_path / "c.safetensors")])  # fmt: skip
+    assert models.load(tmp_path / "ck" / "ae.safetensors").prior.name == "gaussian_mixture"
+    table = (tmp_path / "docs" / "models.md").read_text()
+    assert "| `ae` | ae | plain |" in table and "models/ae/samples.png" in table
