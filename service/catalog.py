@@ -114,7 +114,7 @@ class Catalog:
                     raise CheckpointError(f"{path.name}: a {checkpoint.kind} checkpoint is not a servable autoencoder")
             except CheckpointError as error:
                 log.error("not serving %s: %s", path.name, error)
-                self.failed[name] = str(error)
+                self.failed[name] = str(error).replace(str(path), path.name)  # clients need no server paths
                 continue
             worker = ModelWorker(
                 name, checkpoint.model, checkpoint.prior, device=self.device, executor=self.inference_executor,

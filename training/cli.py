@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch import distributed as dist
 
 from training.data import MNIST_BASE_URL, load_splits
 from training.defaults import PRESETS
@@ -74,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     hyper.add_argument("--batch-size", type=int)
     hyper.add_argument("--learning-rate", type=float)
     hyper.add_argument("--auxiliary-weight", type=float, help="auxiliary-classifier loss weight (conditional models)")
+    hyper.add_argument(
+        "--unlabelled-fraction",
+        type=float,
+        help="label-prior AAE: share of codes the discriminator sees without their label",
+    )
     hyper.add_argument("--seed", type=int)
     _common_arguments(train)
 
@@ -94,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    rank = _init_distributed(args)
     splits = load_splits(
         args.dataset, fashion_mnist_dir=args.fashion_mnist_dir, mnist_dir=args.mnist_dir,
         mnist_base_url=args.mnist_url, image_folder=args.image_folder, image_shape=tuple(args.image_shape),
@@ -101,9 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     splits = type(splits)(splits.train.subset(args.limit), splits.test)
     checkpoints = getattr(args, "out_dir", Path("checkpoints"))
     classifier_path = args.classifier or checkpoints / "classifiers" / f"{args.dataset}.safetensors"
-    classifier = classifier_for(splits, classifier_path, device=args.device)
+    # under torchrun only rank 0 evaluates and writes; the others just train their shard
+    classifier = classifier_for(splits, classifier_path, device=args.device) if rank == 0 else None
 
     if args.command == "evaluate":
+        assert classifier is not None, "evaluate runs in one process"
         figures = reevaluate(args.checkpoint, splits, classifier, device=args.device)
         print(_format(args.checkpoint.stem, figures))
     elif args.command == "train":
@@ -111,14 +120,16 @@ def main(argv: list[str] | None = None) -> None:
             PRESETS[args.model],
             {"latent_dim": args.latent_dim, "architecture": args.architecture, "hidden": args.hidden},
             {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-             "auxiliary_weight": args.auxiliary_weight, "seed": args.seed},
+             "auxiliary_weight": args.auxiliary_weight, "unlabelled_fraction": args.unlabelled_fraction,
+             "seed": args.seed},
         )  # fmt: skip
         out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
         figures = train_to_checkpoint(
             preset, splits, out, dataset=args.dataset, classifier=classifier, resume=args.resume,
             device=args.device, docs_dir=args.docs_dir,
         )  # fmt: skip
-        print(_format(str(out), figures))
+        if rank == 0:
+            print(_format(str(out), figures))
     else:
         started = time.perf_counter()
         for name in args.only or list(PRESETS):
@@ -129,7 +140,22 @@ def main(argv: list[str] | None = None) -> None:
             )  # fmt: skip
             print(_format(name, figures) + f"  [{time.perf_counter() - began:.0f} s]", flush=True)
         print(f"default set trained in {time.perf_counter() - started:.0f} s")
-        write_models_table(args.out_dir, args.docs_dir / "models.md")
+        if rank == 0:
+            write_models_table(args.out_dir, args.docs_dir / "models.md")
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _init_distributed(args: argparse.Namespace) -> int:
+    """Under torchrun (LOCAL_RANK set): join the process group, gloo on CPU, NCCL on GPUs; return the rank."""
+    if "LOCAL_RANK" not in os.environ:
+        return 0
+    if args.device.startswith("cuda"):
+        local_rank = int(os.environ["LOCAL_RANK"])
+        torch.cuda.set_device(local_rank)
+        args.device = f"cuda:{local_rank}"
+    dist.init_process_group(backend="nccl" if args.device.startswith("cuda") else "gloo")
+    return dist.get_rank()
 
 
 def _format(name: str, figures: dict[str, float]) -> str:

@@ -12,6 +12,7 @@ Per mini-batch:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import defaultdict
@@ -19,13 +20,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch.nn import functional as F
+from torch import distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from models import AAE, VAE, Autoencoder, Classifier, ClassifierConfig, Prior
-from models.losses import discriminator_loss, generator_loss, reconstruction_loss, vae_loss
-from models.sampling import draw_codes
+from models import AAE, Autoencoder, Classifier, ClassifierConfig, Prior
 from training.data import ImageData
+from training.steps import ClassifierStep, DiscriminatorStep, GeneratorStep, ReconstructionStep, auxiliary_labels
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,24 +58,33 @@ def train(
     start_epoch: int = 0,
     on_epoch_end: Callable[[int, EpochStats], None] | None = None,
 ) -> list[EpochStats]:
-    """Train `model` in place from `start_epoch` to `config.epochs`; return one stats dict per epoch."""
+    """Train `model` in place from `start_epoch` to `config.epochs`; return one stats dict per epoch.
+
+    Under torchrun (an initialised process group) each rank trains on its shard of every epoch and
+    DistributedDataParallel averages the gradients, so all ranks hold the same weights.
+    """
+    distributed = dist.is_available() and dist.is_initialized()
+    rank, world_size = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     torch.manual_seed(config.seed + start_epoch)
-    generator = torch.Generator().manual_seed(config.seed + start_epoch)  # prior draws and shuffling
+    generator = torch.Generator().manual_seed(config.seed + start_epoch + 1000 * rank)  # prior draws
     model.to(device).train()
 
-    decoder_labels = model.takes_labels_to_decode
     auxiliary = None
     if config.auxiliary_weight > 0 and model.samples_by_label:
         auxiliary = Classifier(
             ClassifierConfig(image_shape=model.config.image_shape, num_classes=model.config.num_classes)
         )
         auxiliary.to(device).train()
+    reconstruction_step = _parallel(ReconstructionStep(model, prior, auxiliary, config.auxiliary_weight), distributed)
     optimiser = torch.optim.Adam([*model.encoder.parameters(), *model.decoder.parameters()], lr=config.learning_rate)
     optimisers = [optimiser]
     if auxiliary is not None:
+        classifier_step = _parallel(ClassifierStep(auxiliary), distributed)
         auxiliary_optimiser = torch.optim.Adam(auxiliary.parameters(), lr=config.learning_rate)
         optimisers.append(auxiliary_optimiser)
     if isinstance(model, AAE):
+        discriminator_step = _parallel(DiscriminatorStep(model), distributed)
+        generator_step = _parallel(GeneratorStep(model), distributed)
         betas = (0.5, 0.9)  # the usual choice for adversarial games: less momentum, fewer oscillations
         discriminator_optimiser = torch.optim.Adam(
             model.discriminator.parameters(), lr=config.discriminator_learning_rate, betas=betas
@@ -81,16 +95,33 @@ def train(
         optimisers += [discriminator_optimiser, generator_optimiser]
     groups = [group for each in optimisers for group in each.param_groups]
     base_rates = [group["lr"] for group in groups]
-    steps_per_epoch = -(-len(data) // config.batch_size)
+    # every rank sees a disjoint shard of each epoch, reshuffled per epoch from the seed
+    sampler: DistributedSampler[int] = DistributedSampler(
+        range(len(data)),  # type: ignore[arg-type]  # the sampler only needs len()
+        num_replicas=world_size, rank=rank, seed=config.seed, drop_last=True,
+    )  # fmt: skip
+    steps_per_epoch = -(-len(sampler) // config.batch_size)
     total_steps = config.epochs * steps_per_epoch
 
     history: list[EpochStats] = []
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
-        order = torch.randperm(len(data), generator=generator)
-        batches = order.split(config.batch_size)
+        sampler.set_epoch(epoch)
+        shard = torch.tensor(list(sampler))
+        if distributed:
+            log.info(
+                "rank %d/%d, epoch %d: %d images, starting %s",
+                rank,
+                world_size,
+                epoch + 1,
+                len(shard),
+                shard[:8].tolist(),
+            )
+        batches = shard.split(config.batch_size)
         totals: defaultdict[str, float] = defaultdict(float)
-        progress = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=None)
+        progress = tqdm(
+            batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=None if rank == 0 else True
+        )
         for step, indices in enumerate(progress, start=1):
             # cosine decay of every learning rate over the whole run: a resumed run picks up where it was
             decay = 0.5 * (1 + math.cos(math.pi * (epoch * steps_per_epoch + step - 1) / total_steps))
@@ -98,51 +129,31 @@ def train(
                 group["lr"] = base * decay
             images = data.images[indices].to(device).float().div_(255)  # (B, C, H, W) in [0, 1]
             labels = data.labels[indices].to(device)  # (B,)
-            stats: dict[str, torch.Tensor] = {}
 
-            # 1. reconstruction phase
-            if isinstance(model, VAE):
-                output = model(images, labels if model.takes_labels_to_encode else None)
-                loss, stats["reconstruction"], stats["kl"] = vae_loss(
-                    output.logits, images, output.means, output.log_variances,
-                    reconstruction=model.config.reconstruction, beta=model.config.beta,
-                )  # fmt: skip
-            else:
-                logits = model.decode(model.encode(images).latents, labels if decoder_labels else None)
-                loss = stats["reconstruction"] = reconstruction_loss(logits, images)
-            if auxiliary is not None:
-                # half a batch of draws teaches the decoder as well as a whole one, at half the cost
-                drawn_labels = labels[: len(labels) // 2 or 1]
-                codes, _ = draw_codes(model, prior, len(drawn_labels), drawn_labels, generator)
-                drawn_logits = model.decode(codes.to(device), drawn_labels if decoder_labels else None)
-                stats["auxiliary"] = F.cross_entropy(auxiliary(torch.sigmoid(drawn_logits)), drawn_labels)
-                loss = loss + config.auxiliary_weight * stats["auxiliary"]
+            # 1. reconstruction phase (encoder + decoder)
+            loss, stats = reconstruction_step(images, labels, generator)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-
-            if auxiliary is not None:  # the auxiliary classifier learns from real images only
+            if auxiliary is not None:
+                drawn = auxiliary_labels(labels)
                 auxiliary_optimiser.zero_grad(set_to_none=True)
-                F.cross_entropy(auxiliary(images[: len(drawn_labels)]), drawn_labels).backward()
+                classifier_step(images[: len(drawn)], drawn).backward()
                 auxiliary_optimiser.step()
 
-            # 2. regularisation phase
+            # 2. regularisation phase (AAE): the discriminator, then the encoder as its adversary
             if isinstance(model, AAE):
                 slots = _discriminator_labels(model, labels, config.unlabelled_fraction, generator)
                 prior_labels = None if slots is None else _fill_unlabelled(slots, prior.num_labels, generator)
                 real_codes = prior.sample(len(labels), prior_labels, generator).to(device)
                 with torch.no_grad():
                     codes = model.encode(images).latents
-                real_logits, fake_logits = model.discriminate(real_codes, slots), model.discriminate(codes, slots)
-                stats["discriminator"] = discriminator_loss(real_logits, fake_logits)
+                discriminator, discriminator_stats = discriminator_step(real_codes, codes, slots)
                 discriminator_optimiser.zero_grad(set_to_none=True)
-                stats["discriminator"].backward()
+                discriminator.backward()
                 discriminator_optimiser.step()
-                stats["discriminator_accuracy"] = (
-                    (real_logits > 0).float().mean() + (fake_logits < 0).float().mean()
-                ) / 2
-
-                stats["generator"] = generator_loss(model.discriminate(model.encode(images).latents, slots))
+                stats |= discriminator_stats
+                stats["generator"] = generator_step(images, slots)
                 generator_optimiser.zero_grad(set_to_none=True)
                 stats["generator"].backward()
                 generator_optimiser.step()
@@ -153,12 +164,25 @@ def train(
 
         seconds = time.perf_counter() - started
         epoch_stats = {name: total / len(batches) for name, total in totals.items()}
-        epoch_stats |= {"epoch": epoch + 1, "seconds": seconds, "images_per_second": len(data) / seconds}
+        epoch_stats |= {
+            "epoch": epoch + 1,
+            "seconds": seconds,
+            "images_per_second": len(sampler) * world_size / seconds,
+        }
         history.append(epoch_stats)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, epoch_stats)
     model.eval()
     return history
+
+
+def _parallel(step: nn.Module, distributed: bool) -> nn.Module:
+    """Wrap a phase in DDP under torchrun. Each phase uses only part of the model (the discriminator
+    sits out the reconstruction), hence find_unused_parameters."""
+    if not distributed:
+        return step
+    device_ids = [torch.cuda.current_device()] if next(step.parameters()).is_cuda else None
+    return DistributedDataParallel(step, device_ids=device_ids, find_unused_parameters=True)
 
 
 def _discriminator_labels(

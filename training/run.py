@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import distributed as dist
 
 import models
 from models import Autoencoder, Classifier, GaussianPrior, MixturePrior, Prior, SwissRollPrior
@@ -56,7 +57,7 @@ def train_to_checkpoint(
     out: Path,
     *,
     dataset: str,
-    classifier: Classifier,
+    classifier: Classifier | None,
     resume: bool = False,
     device: str = "cpu",
     docs_dir: Path | None = None,
@@ -83,6 +84,7 @@ def train_to_checkpoint(
             "epochs_done": len(history),
             "train_config": dataclasses.asdict(preset.train),
             "train_images": len(splits.train),
+            "world_size": dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1,
             "seconds": round(time.perf_counter() - started, 1),
             "history": history,
         }
@@ -90,9 +92,14 @@ def train_to_checkpoint(
     def save_progress(epoch: int, stats: dict[str, float]) -> None:
         history.append({key: round(value, 5) for key, value in stats.items()})
         log.info("%s epoch %d: %s", preset.name, epoch, ", ".join(f"{k}={v:.4g}" for k, v in stats.items()))
-        models.save(out, model, prior=prior, class_names=class_names, training=summary())
+        if rank == 0:  # under torchrun, rank 0 alone writes
+            models.save(out, model, prior=prior, class_names=class_names, training=summary())
 
+    rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
     train(model, prior, splits.train, preset.train, device=device, start_epoch=start_epoch, on_epoch_end=save_progress)
+    if rank != 0:
+        return {}
+    assert classifier is not None, "rank 0 evaluates, so it needs the evaluation classifier"
     if preset.prior == "ex_post":
         prior = fit_ex_post_density(model, splits.train, seed=preset.train.seed)
     evaluation = evaluate(model, prior, splits.test, classifier, seed=preset.train.seed)

@@ -82,7 +82,7 @@ def test_fitted_mixture_samples_its_parameters():
     [
         GaussianPrior(3, 0.5),
         MixturePrior(6, radius=2.0),
-        SwissRollPrior(4, scale=2.5),
+        SwissRollPrior(4, scale=2.5, noise=0.2),
         GaussianMixtureDensity(torch.tensor([1.0, 3.0]), torch.randn(2, 3), torch.eye(3).repeat(2, 1, 1) * 0.3),
     ],
     ids=["gaussian", "mixture", "swiss_roll", "gaussian_mixture"],
