@@ -46,7 +46,9 @@ PRESETS: dict[str, ModelPreset] = {
         ),
         ModelPreset("aae", "aae", "plain", "gaussian", _CONV_AAE, TrainConfig(epochs=6)),
         ModelPreset(
-            "aae-supervised", "aae", "supervised", "gaussian", _CONV_AAE, TrainConfig(epochs=6, auxiliary_weight=10.0)
+            "aae-supervised", "aae", "supervised", "gaussian", _CONV_AAE,
+            # a gentler adversary keeps the reconstructions, hence the classes, sharp
+            TrainConfig(epochs=6, auxiliary_weight=10.0, generator_learning_rate=2e-4),
         ),
         ModelPreset("aae-mixture", "aae", "label-prior", "mixture", _MLP_2D, _LABEL_PRIOR),
         ModelPreset(

@@ -3,9 +3,9 @@
 import gzip
 import hashlib
 import http.server
+import re
 import struct
 import threading
-from functools import partial
 
 import numpy as np
 import pytest
@@ -81,21 +81,40 @@ def mnist_files(count: int = 6) -> dict[str, bytes]:
 
 @pytest.fixture
 def server(tmp_path):
-    """A real HTTP server on 127.0.0.1 serving a folder (SimpleHTTPRequestHandler: no Range support)."""
+    """A real HTTP server on 127.0.0.1 serving a folder, with byte ranges like a real mirror."""
     root = tmp_path / "www"
     root.mkdir()
-    requests: list[str] = []
+    requests: list[tuple[str, str | None]] = []
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            path = root / self.path.lstrip("/")
+            requests.append((self.path, self.headers.get("Range")))
+            if not path.is_file():
+                self.send_error(404)
+                return
+            body, status = path.read_bytes(), 200
+            if match := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", "")):
+                body, status = body[int(match[1]) :], 206
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def log_message(self, *args):
-            requests.append(self.path)
+            pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}/", requests
     httpd.shutdown()
     httpd.server_close()
+
+
+def publish(root, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        (root / name).write_bytes(data)
 
 
 def md5s(files: dict[str, bytes]) -> dict[str, str]:
@@ -105,13 +124,12 @@ def md5s(files: dict[str, bytes]) -> dict[str, str]:
 def test_download_verifies_checksums_and_reads_back(server, tmp_path):
     root, url, requests = server
     files = mnist_files()
-    for name, data in files.items():
-        (root / name).write_bytes(data)
+    publish(root, files)
     cache = tmp_path / "cache"
     folder = download_mnist(cache, url, md5s(files))
     splits = read_mnist_layout(folder, [str(i) for i in range(10)])
     assert splits.train.images.shape == (6, 1, 28, 28) and splits.test.labels.tolist() == [0, 1]
-    assert len(requests) == 4
+    assert len(requests) == 4 and all(requested_range is None for _, requested_range in requests)
     download_mnist(cache, url, md5s(files))  # verified files are not fetched again
     assert len(requests) == 4
 
@@ -119,8 +137,7 @@ def test_download_verifies_checksums_and_reads_back(server, tmp_path):
 def test_a_wrong_checksum_is_refused_and_nothing_is_kept(server, tmp_path):
     root, url, _ = server
     files = mnist_files()
-    for name, data in files.items():
-        (root / name).write_bytes(data)
+    publish(root, files)
     checksums = md5s(files) | {"train-images-idx3-ubyte.gz": "0" * 32}
     cache = tmp_path / "cache"
     with pytest.raises(DataError, match="checksum mismatch"):
@@ -132,24 +149,23 @@ def test_a_wrong_checksum_is_refused_and_nothing_is_kept(server, tmp_path):
 def test_a_corrupt_file_that_matches_its_checksum_still_fails_to_parse(server, tmp_path):
     root, url, _ = server
     files = mnist_files() | {"t10k-images-idx3-ubyte.gz": b"corrupt"}
-    for name, data in files.items():
-        (root / name).write_bytes(data)
+    publish(root, files)
     folder = download_mnist(tmp_path / "cache", url, md5s(files))
     with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: not an IDX file"):
         read_mnist_layout(folder, [str(i) for i in range(10)])
 
 
-def test_a_partial_download_is_completed(server, tmp_path):
-    root, url, _ = server
+def test_a_partial_download_resumes_with_a_range_request(server, tmp_path):
+    root, url, requests = server
     files = mnist_files()
-    for name, data in files.items():
-        (root / name).write_bytes(data)
+    publish(root, files)
     cache = tmp_path / "cache"
     cache.mkdir()
     name = "train-images-idx3-ubyte.gz"
     (cache / f"{name}.part").write_bytes(files[name][:100])  # an earlier run stopped here
     download_mnist(cache, url, md5s(files))
     assert (cache / name).read_bytes() == files[name]
+    assert (f"/{name}", "bytes=100-") in requests
 
 
 def test_missing_file_on_the_server(server, tmp_path):
