@@ -60,7 +60,7 @@ async def test_batched_answers_equal_unbatched_ones(make_client):
 
 
 async def test_sample_and_decode_batch_together_but_encode_waits_for_its_own(make_client):
-    async with make_client(max_batch_size=3, max_wait_ms=10_000) as (client, app):
+    async with make_client(max_batch_size=3, max_wait_ms=200) as (client, app):
         release = block_inference(app)
         decode = asyncio.create_task(client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]}))
         sample = asyncio.create_task(client.get("/sample", params={"model": "tiny-vae", "n": 2}))
@@ -73,7 +73,7 @@ async def test_sample_and_decode_batch_together_but_encode_waits_for_its_own(mak
         encode = asyncio.create_task(
             client.post("/encode?model=tiny-vae", files=[("files", ("a.png", buffer.getvalue()))])
         )
-        await asyncio.sleep(0.05)
+        await until(lambda: queued(app, "tiny-vae") == 1)  # decode + sample fill a batch; encode waits
         release.set()
         results = await asyncio.gather(decode, sample, encode)
         assert [r.status_code for r in results] == [200, 200, 200]
