@@ -13,9 +13,10 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from service import images
-from service.catalog import Catalog, ServedModel
+from service.catalog import Catalog
 from service.deps import get_catalog, get_settings, require_token
 from service.errors import ProblemError
+from service.lookup import check_count, resolve_labels, resolve_model
 from service.schemas import (
     DecodeRequest,
     EncodeJSON,
@@ -50,38 +51,6 @@ api = APIRouter(dependencies=[Depends(require_token)], responses=ERRORS)
 
 
 # helpers
-
-
-def resolve_model(request: Request, catalog: Catalog, name: str | None) -> ServedModel:
-    name = name or catalog.default_name()
-    if name is None or name not in catalog.served:
-        known = ", ".join(catalog.served) or "none"
-        reason = f" (it failed to load: {catalog.failed[name]})" if name in catalog.failed else ""
-        raise ProblemError(404, f"unknown model {name!r}{reason}; served models: {known}")
-    request.state.model = name  # for the metrics' model label
-    return catalog.served[name]
-
-
-def resolve_labels(
-    served: ServedModel, labels: list[Any] | None, count: int, *, needed: bool, what: str
-) -> list[int] | None:
-    if not needed:
-        if labels is not None:
-            raise ProblemError(422, f"model {served.name} takes no labels to {what}; leave labels out")
-        return None
-    if labels is None:
-        raise ProblemError(422, f"model {served.name} needs one label per item to {what} (index or class name)")
-    if len(labels) != count:
-        raise ProblemError(422, f"got {len(labels)} labels for {count} items; give exactly one per item")
-    try:
-        return [served.class_index(label) for label in labels]
-    except ValueError as error:
-        raise ProblemError(422, str(error)) from error
-
-
-def check_count(count: int, settings: Settings) -> None:
-    if count > settings.max_items:
-        raise ProblemError(413, f"{count} items in one request; the limit is {settings.max_items}")
 
 
 async def through_worker(call: Awaitable[T]) -> T:
@@ -183,7 +152,9 @@ async def encode(
     request: Request,
     catalog: CatalogDep,
     settings: SettingsDep,
-    model: Annotated[str | None, Query(max_length=64, description="model name (multipart uploads)")] = None,
+    model: Annotated[
+        str | None, Query(max_length=64, description="model name (multipart uploads)", examples=["vae"])
+    ] = None,
 ) -> EncodeResponse:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -273,11 +244,20 @@ async def sample(
     request: Request,
     catalog: CatalogDep,
     settings: SettingsDep,
-    model: Annotated[str | None, Query(max_length=64, description="model name; the default model when absent")] = None,
-    n: Annotated[int, Query(ge=1, description="how many images")] = 1,
-    label: Annotated[str | None, Query(max_length=64, description="class index or name (conditional models)")] = None,
-    seed: Annotated[int | None, Query(ge=0, lt=2**63, description="the same seed gives the same images")] = None,
-    format: Annotated[str, Query(pattern="^(json|png)$", description="json, or png for one grid image")] = "json",
+    model: Annotated[
+        str | None, Query(max_length=64, description="model name; the default model when absent", examples=["cvae"])
+    ] = None,
+    n: Annotated[int, Query(ge=1, description="how many images", examples=[4])] = 1,
+    label: Annotated[
+        str | None,
+        Query(max_length=64, description="class index or name (conditional models)", examples=["3", "Sneaker"]),
+    ] = None,
+    seed: Annotated[
+        int | None, Query(ge=0, lt=2**63, description="the same seed gives the same images", examples=[7])
+    ] = None,
+    format: Annotated[
+        str, Query(pattern="^(json|png)$", description="json, or png for one grid image", examples=["png"])
+    ] = "json",
 ) -> Response:
     check_count(n, settings)
     served = resolve_model(request, catalog, model)
