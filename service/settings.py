@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)  # larger bodies get 413
     max_image_pixels: int = Field(4096 * 4096, ge=1)  # an upload decoding to more pixels is refused (bombs)
 
+    # Ray Serve (service.ray_app): replicas of this whole app, each with its own workers
+    ray_replicas: int = Field(1, ge=1)  # replicas at start (and the floor when autoscaling)
+    ray_max_replicas: int = Field(1, ge=1)  # above ray_replicas, Ray autoscales between the two
+    ray_target_ongoing_requests: float = Field(64, gt=0)  # per replica, what autoscaling aims for
+    ray_gpus_per_replica: float = Field(0, ge=0)  # 1 on GPU nodes: one replica per GPU
+
     auth_token: SecretStr | None = None  # when set, every route but /healthz and /readyz needs "Bearer TOKEN"
     png_threads: int = Field(4, ge=1)  # threads encoding and decoding PNGs off the event loop
     log_level: str = "info"
