@@ -2,11 +2,14 @@
 # aeserve: the HTTP service with the default checkpoints, CPU by default.
 #   docker build -t aeserve .
 #   docker build -t aeserve:cuda --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu126 .
+#   docker build -t aeserve:ray --build-arg EXTRAS=ray .
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 # Where torch comes from: PyTorch's CPU wheels by default, a CUDA index for GPU hosts.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# Optional extras of the project: "ray" for the Ray Serve / KubeRay image.
+ARG EXTRAS=
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -16,7 +19,7 @@ RUN pip install torch==2.13.0 --index-url "${TORCH_INDEX}"
 COPY pyproject.toml README.md ./
 RUN mkdir models training service \
     && touch models/__init__.py training/__init__.py service/__init__.py \
-    && pip install . \
+    && pip install ".${EXTRAS:+[$EXTRAS]}" \
     && pip uninstall -y aeserve
 COPY models ./models
 COPY training ./training

@@ -33,12 +33,10 @@ def deployment(settings: Settings | None = None) -> Application:
     # past the queue bound the app itself answers 503, so Ray need not hold requests back
     options["max_ongoing_requests"] = settings.queue_size
 
-    @serve.deployment(name="aeserve", **options)
-    @serve.ingress(lambda: create_app(settings))  # built on each replica, lifespan included
     class AEServe:
-        pass
+        """A replica: the ingress below builds the app on it, lifespan included."""
 
-    return AEServe.bind()
-
+    replica = serve.ingress(lambda: create_app(settings))(AEServe)
+    return serve.deployment(name="aeserve", **options)(replica).bind()
 
 app = deployment()
