@@ -17,6 +17,8 @@ WORKDIR /src
 # Dependencies first, in their own layers, so a source change does not reinstall them.
 RUN pip install torch==2.13.0 --index-url "${TORCH_INDEX}"
 COPY pyproject.toml README.md ./
+# Installs the project itself (bounds and pins live in pyproject.toml), then drops it, keeping its dependencies.
+# hadolint ignore=DL3013
 RUN mkdir models training service \
     && touch models/__init__.py training/__init__.py service/__init__.py \
     && pip install ".${EXTRAS:+[$EXTRAS]}" \
