@@ -2,7 +2,7 @@
 
 A checkpoint is one safetensors file: the model's tensors, and in the header one metadata entry,
 "aeserve", holding JSON with the format version, kind, variant, full config, prior (fitted densities
-included), class names, image shape, training summary and evaluation figures. Nothing here unpickles,
+included), class names, image shape, training summary and evaluation figures. Tensors and JSON only,
 so loading a checkpoint never runs code. Saving is atomic: a crash mid-write leaves the previous
 file as it was. Loading is strict and every failure is one `CheckpointError` that says what is wrong.
 """

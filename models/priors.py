@@ -3,7 +3,7 @@
 Every prior can `sample(n)`; a prior with components or segments (`num_labels > 0`) can also sample
 for given labels, which is how a label chooses the class of an AAE sample. Each prior describes
 itself as JSON-ready metadata (`to_metadata`), and `prior_from_metadata` rebuilds it, so the
-checkpoint stores priors, fitted ones included, without pickle.
+checkpoint stores priors, fitted ones included, as plain JSON.
 
 The mixture and swiss-roll layouts follow the public reference implementations of Makhzani et al.
 (a 10-component mixture of elongated 2-D Gaussians arranged around the origin; a swiss roll cut into
