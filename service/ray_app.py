@@ -39,4 +39,5 @@ def deployment(settings: Settings | None = None) -> Application:
     replica = serve.ingress(lambda: create_app(settings))(AEServe)
     return serve.deployment(name="aeserve", **options)(replica).bind()
 
+
 app = deployment()
