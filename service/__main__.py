@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from types import FrameType
 
 import uvicorn
@@ -38,11 +39,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     overrides = {key: value for key, value in vars(args).items() if value is not None}
     settings = Settings(**overrides)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # one format, all on stdout (what container runtimes collect); uvicorn's loggers propagate to it
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
+    )
     app = create_app(settings)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level, timeout_graceful_shutdown=30
-    )
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None,
+        timeout_graceful_shutdown=30,  # within the 35 s stop grace period of docker-compose.yml
+    )  # fmt: skip
     _DrainingServer(config, app).run()
 
 
