@@ -42,7 +42,7 @@ PRESETS: dict[str, ModelPreset] = {
         ModelPreset("vae", "vae", "plain", "gaussian", {**_CONV, "latent_dim": 16}, TrainConfig(epochs=10)),
         ModelPreset(
             "cvae", "vae", "conditional", "gaussian", {**_CONV, "latent_dim": 16},
-            TrainConfig(epochs=6, auxiliary_weight=10.0),
+            TrainConfig(epochs=8, auxiliary_weight=10.0),
         ),
         ModelPreset("aae", "aae", "plain", "gaussian", _CONV_AAE, TrainConfig(epochs=6)),
         ModelPreset(

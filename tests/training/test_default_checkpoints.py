@@ -38,7 +38,7 @@ def _not_yet(reason: str):
     [
         "ae",
         pytest.param("vae", marks=_not_yet("FD/noise 0.140: blurry samples between classes")),
-        pytest.param("cvae", marks=_not_yet("FD/noise 0.105")),
+        "cvae",
         pytest.param("aae", marks=_not_yet("FD/noise 0.315: codes match the prior only at a cost in sharpness")),
         pytest.param("aae-supervised", marks=_not_yet("FD/noise 0.188")),
     ],
