@@ -118,6 +118,7 @@ class Catalog:
                 continue
             worker = ModelWorker(
                 name, checkpoint.model, checkpoint.prior, device=self.device, executor=self.inference_executor,
+                png_executor=self.png_executor,
                 metrics=self.metrics, max_batch_size=self.settings.max_batch_size,
                 max_wait_s=self.settings.max_wait_ms / 1000, queue_size=self.settings.queue_size,
                 timeout_s=self.settings.request_timeout_s,

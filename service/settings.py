@@ -37,6 +37,9 @@ class Settings(BaseSettings):
 
     auth_token: SecretStr | None = None  # when set, every route but /healthz and /readyz needs "Bearer TOKEN"
     png_threads: int = Field(4, ge=1)  # threads encoding and decoding PNGs off the event loop
+    # torch's intra-op threads for CPU inference (python -m service): by default every core but one, which
+    # the event loop keeps; inference threads on all cores fight it for the CPU under load
+    torch_threads: int | None = Field(None, ge=1)
     log_level: str = "info"
 
     @field_validator("device")

@@ -2,8 +2,10 @@
 
 Requests join the model's bounded queue. The worker takes the first waiting request, gathers more of
 the same operation until `max_batch_size` images or `max_wait_s` have passed, and runs one forward
-pass on the device's inference thread (one batch at a time per device, off the event loop). Each
-request's future gets its slice. Arrays cross this boundary as numpy; tensors stay inside.
+pass on the device's inference thread (one batch at a time per device, off the event loop). Where
+requests want PNGs, the whole batch is encoded on the PNG threads while the next batch runs, so the
+event loop hands off work once per batch, not once per request. Each request's future gets its
+slice. Arrays cross this boundary as numpy; tensors stay inside.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 
 from models import Autoencoder, Prior, draw_codes
+from service.images import encode_png_base64
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -49,10 +53,16 @@ class Encoded(NamedTuple):
     log_variances: np.ndarray | None  # (n, latent_dim) for VAEs
 
 
+class Decoded(NamedTuple):
+    images: np.ndarray  # (n, C, H, W) uint8
+    pngs: list[str] | None  # base64 PNG per image, where asked for
+
+
 class Sampled(NamedTuple):
     latents: np.ndarray  # (n, latent_dim) float32
     labels: list[int] | None
     images: np.ndarray  # (n, C, H, W) uint8
+    pngs: list[str] | None  # base64 PNG per image, where asked for
     seed: int
 
 
@@ -62,6 +72,7 @@ class _Job:
     inputs: torch.Tensor  # uint8 images (n, C, H, W) to encode, or float32 codes (n, latent_dim) to decode
     labels: torch.Tensor | None  # (n,) int64 where the operation takes labels
     future: asyncio.Future[object]
+    png: bool = False  # decode: also encode each image as base64 PNG
     enqueued: float = field(default_factory=time.monotonic)
 
     @property
@@ -78,6 +89,7 @@ class ModelWorker:
         *,
         device: torch.device,
         executor: Executor,
+        png_executor: Executor,
         metrics: Metrics,
         max_batch_size: int,
         max_wait_s: float,
@@ -85,13 +97,15 @@ class ModelWorker:
         timeout_s: float,
     ) -> None:
         self.name, self.model, self.prior, self.device = name, model, prior, device
-        self._executor, self._metrics = executor, metrics
+        self._executor, self._png_executor, self._metrics = executor, png_executor, metrics
+        self._queue_depth = metrics.queue_depth.labels(name)
         self.max_batch_size, self.max_wait_s, self.timeout_s = max_batch_size, max_wait_s, timeout_s
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
         self._set_aside: collections.deque[_Job] = collections.deque()  # other operation, next batch
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._busy = False
+        self._encoding: set[asyncio.Future[list[object]]] = set()  # batches on the PNG threads
 
     # lifecycle
 
@@ -102,7 +116,9 @@ class ModelWorker:
         """Refuse new requests, finish the admitted ones, then stop."""
         self._closing = True
         while (
-            self._task is not None and not self._task.done() and (self._queue.qsize() or self._set_aside or self._busy)
+            self._task is not None
+            and not self._task.done()
+            and (self._queue.qsize() or self._set_aside or self._busy or self._encoding)
         ):
             await asyncio.sleep(0.01)
         if self._task is not None:
@@ -118,14 +134,14 @@ class ModelWorker:
         assert isinstance(result, Encoded)
         return result
 
-    async def decode(self, latents: np.ndarray, labels: list[int] | None) -> np.ndarray:
-        """(n, latent_dim) float32 codes -> (n, C, H, W) uint8 images."""
-        result = await self._submit("decode", torch.from_numpy(latents), labels)
-        assert isinstance(result, np.ndarray)
+    async def decode(self, latents: np.ndarray, labels: list[int] | None, *, png: bool = False) -> Decoded:
+        """(n, latent_dim) float32 codes -> (n, C, H, W) uint8 images, and their PNGs if `png`."""
+        result = await self._submit("decode", torch.from_numpy(latents), labels, png=png)
+        assert isinstance(result, Decoded)
         return result
 
-    async def sample(self, n: int, labels: list[int] | None, seed: int | None) -> Sampled:
-        """n images from the prior; the same seed gives the same images."""
+    async def sample(self, n: int, labels: list[int] | None, seed: int | None, *, png: bool = False) -> Sampled:
+        """n images from the prior (and their PNGs if `png`); the same seed gives the same images."""
         assert self.prior is not None, "sampling needs a prior"
         seed = secrets.randbits(63) if seed is None else seed
         generator = torch.Generator().manual_seed(seed)
@@ -134,43 +150,47 @@ class ModelWorker:
         decoder_labels = (
             drawn_labels.tolist() if drawn_labels is not None and self.model.takes_labels_to_decode else None
         )
-        images = await self.decode(codes.numpy(), decoder_labels)
-        return Sampled(codes.numpy(), drawn_labels.tolist() if drawn_labels is not None else None, images, seed)
+        decoded = await self.decode(codes.numpy(), decoder_labels, png=png)
+        labels_out = drawn_labels.tolist() if drawn_labels is not None else None
+        return Sampled(codes.numpy(), labels_out, decoded.images, decoded.pngs, seed)
 
     # internals
 
-    async def _submit(self, operation: Operation, inputs: torch.Tensor, labels: list[int] | None) -> object:
+    async def _submit(
+        self, operation: Operation, inputs: torch.Tensor, labels: list[int] | None, *, png: bool = False
+    ) -> object:
         if self._closing:
             raise ShuttingDown(f"model {self.name} is shutting down")
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         label_tensor = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
         try:
-            self._queue.put_nowait(_Job(operation, inputs, label_tensor, future))
+            self._queue.put_nowait(_Job(operation, inputs, label_tensor, future, png))
         except asyncio.QueueFull:
             self._metrics.rejected.labels(self.name, "queue_full").inc()
             raise Overloaded(f"model {self.name} has {self._queue.maxsize} requests waiting") from None
-        self._metrics.queue_depth.labels(self.name).set(self._queue.qsize())
+        self._queue_depth.set(self._queue.qsize())
         try:
-            return await asyncio.wait_for(future, self.timeout_s)  # on timeout the job is cancelled, so skipped
+            async with asyncio.timeout(self.timeout_s):  # on timeout the future is cancelled, so the job skipped
+                return await future
         except TimeoutError:
             self._metrics.rejected.labels(self.name, "timeout").inc()
             raise TimedOut(f"model {self.name} did not answer within {self.timeout_s:g} s") from None
 
     async def _next_job(self, timeout: float | None) -> _Job | None:
+        """The next job: at once if one waits, else within `timeout` seconds (None: however long)."""
         if self._set_aside:
             return self._set_aside.popleft()
-        if timeout is None:
-            job = await self._queue.get()
-        elif timeout <= 0:
-            if self._queue.empty():
-                return None
+        if not self._queue.empty():
             job = self._queue.get_nowait()
+        elif timeout is not None and timeout <= 0:
+            return None
         else:
             try:
-                job = await asyncio.wait_for(self._queue.get(), timeout)
+                async with asyncio.timeout(timeout):
+                    job = await self._queue.get()
             except TimeoutError:
                 return None
-        self._metrics.queue_depth.labels(self.name).set(self._queue.qsize())
+        self._queue_depth.set(self._queue.qsize())
         return job
 
     async def _gather(self) -> list[_Job]:
@@ -217,11 +237,25 @@ class ModelWorker:
                 operation = batch[0].operation
                 self._metrics.inference.labels(self.name, operation).observe(time.monotonic() - started)
                 self._metrics.batch_size.labels(self.name, operation).observe(sum(job.size for job in batch))
-                for job, result in zip(batch, results, strict=True):
-                    if not job.future.done():
-                        job.future.set_result(result)
+                if any(job.png for job in batch):  # encoded on a PNG thread while the next batch runs
+                    encoding = loop.run_in_executor(self._png_executor, _with_pngs, batch, results)
+                    self._encoding.add(encoding)
+                    encoding.add_done_callback(functools.partial(self._deliver_encoded, batch))
+                else:
+                    _deliver(batch, results)
             finally:
                 self._busy = False
+
+    def _deliver_encoded(self, batch: list[_Job], encoding: asyncio.Future[list[object]]) -> None:
+        self._encoding.discard(encoding)
+        error = encoding.exception() if not encoding.cancelled() else asyncio.CancelledError("PNG encoding cancelled")
+        if error is None:
+            _deliver(batch, encoding.result())
+            return
+        log.error("PNG encoding of a batch failed on model %s", self.name, exc_info=error)
+        for job in batch:
+            if not job.future.done():
+                job.future.set_exception(InferenceFailed(f"encoding images failed on model {self.name}: {error}"))
 
     @torch.inference_mode()
     def _forward(self, batch: list[_Job]) -> list[object]:
@@ -249,7 +283,23 @@ class ModelWorker:
             if batch[0].operation == "encode":
                 results.append(Encoded(pieces[0], pieces[1] if len(pieces) > 1 else None))
             else:
-                results.append(pieces[0])
+                results.append(Decoded(pieces[0], None))
         if self.device.type == "cuda":
             self._metrics.gpu_memory.labels(str(self.device)).set(torch.cuda.memory_allocated(self.device))
         return results
+
+
+def _deliver(batch: list[_Job], results: list[object]) -> None:
+    for job, result in zip(batch, results, strict=True):
+        if not job.future.done():  # a request that timed out meanwhile is gone
+            job.future.set_result(result)
+
+
+def _with_pngs(batch: list[_Job], results: list[object]) -> list[object]:
+    """On a PNG thread: the decoded results of requests that want PNGs get them, the whole batch at once."""
+    return [
+        result._replace(pngs=[encode_png_base64(image) for image in result.images])
+        if job.png and isinstance(result, Decoded)
+        else result
+        for job, result in zip(batch, results, strict=True)
+    ]

@@ -1,0 +1,343 @@
+"""Serving benchmark: aeserve against its ceilings and against LitServe, every figure from one run.
+
+Run (wrk from Debian, LitServe and psutil from the bench extra):
+    apt-get install wrk && .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python bench/serve.py            # prints tables and ratios,
+                                               # writes docs/benchmarks/serve.json and serve.png
+
+For one small (MLP) and one convolutional default model:
+1. In-process ceiling: decode + PNG encoding of a batch, in this process, images/s at batch sizes
+   1, 8, 64, 256; and /sample's in-process work for n=256 (prior draw + decode + PNG).
+   The HTTP ceiling: the same app served the same way, answering a route that takes /decode's body and
+   returns /decode's answer without model work (bench/ceiling_server.py).
+2. aeserve (`python -m service`): POST /decode, one latent per request, at concurrency 1, 16 and 64,
+   with the default settings (batching on) and with AESERVE_MAX_BATCH_SIZE=1 (off); GET /sample?n=256.
+3. LitServe (bench/litserve_peer.py): the same checkpoint through the same `models/` code and PNG
+   encoder, LitServe's dynamic batching at the same max batch size and wait.
+
+Load comes from wrk (compiled C, one thread, bench/load.lua), for a fixed time after a warm-up at the
+same concurrency. Each row reports the CPU the client and the server used (cores, from the OS): a
+client far below one core is not what limits the rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import torch
+
+import models
+from models import draw_codes
+from service.images import encode_png_base64
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = ROOT / "checkpoints"
+OUT_DIR = ROOT / "docs" / "benchmarks"
+LUA = ROOT / "bench" / "load.lua"
+MODELS = ("aae-mixture", "vae")  # a small MLP model and a convolutional one
+CONCURRENCY = (1, 16, 64)
+BATCHES = (1, 8, 64, 256)
+SAMPLE_N = 256
+PORTS = {"ceiling": 8201, "aeserve": 8202, "aeserve-unbatched": 8203, "litserve": 8204}  # litserve: +1 per model
+TARGETS = {
+    "vs_litserve_c64": 1.5,  # throughput ratio, with p99 no worse
+    "vs_http_ceiling_c64": 0.8,
+    "sample_vs_in_process": 0.7,
+}
+
+
+# helpers
+
+
+def _python() -> str:
+    return sys.executable
+
+
+def _images_png(images: torch.Tensor) -> list[str]:
+    array = torch.sigmoid(images).mul_(255).round_().to(torch.uint8).numpy()
+    return [encode_png_base64(image) for image in array]
+
+
+@torch.inference_mode()
+def in_process_ceiling(name: str, seconds: float) -> dict[str, float]:
+    """Images/s of decode + PNG encoding in this process, per batch size; and /sample's work at n=256."""
+    checkpoint = models.load(CHECKPOINTS / f"{name}.safetensors", "cpu")
+    model, prior = checkpoint.model.eval(), checkpoint.prior
+    assert prior is not None
+    generator = torch.Generator().manual_seed(0)
+    rates: dict[str, float] = {}
+
+    def rate(work: Any, batch: int) -> float:
+        work()  # warm-up
+        count, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds:
+            work()
+            count += batch
+        return count / elapsed
+
+    for batch in BATCHES:
+        latents = torch.randn(batch, model.config.latent_dim, generator=generator)
+        rates[f"decode_png_batch_{batch}"] = rate(lambda latents=latents: _images_png(model.decode(latents)), batch)
+
+    def sample() -> None:
+        codes, _ = draw_codes(model, prior, SAMPLE_N, None, generator)
+        _images_png(model.decode(codes))
+
+    rates[f"sample_{SAMPLE_N}"] = rate(sample, SAMPLE_N)
+    return rates
+
+
+@contextlib.contextmanager
+def server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[psutil.Process]:
+    """Start a server process, wait until `ready_url` answers 200, stop it with SIGTERM afterwards."""
+    with log.open("w") as log_file:
+        # a session of its own, so stopping it stops every process it started (LitServe runs several)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=log_file, stderr=log_file, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{command} exited with {process.returncode}; see {log}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(ready_url, timeout=2).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{command} not ready within 120 s; see {log}")
+                time.sleep(0.5)
+            yield psutil.Process(process.pid)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            with contextlib.suppress(ProcessLookupError):  # children that outlived their parent
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    """CPU time of a server and every process it started (LitServe runs several)."""
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def load(
+    url: str, concurrency: int, seconds: float, warmup: float, env: dict[str, str], target: psutil.Process
+) -> dict[str, float]:
+    """wrk at `concurrency` connections for `seconds` after a warm-up: rate, latencies, errors, CPU."""
+
+    def wrk(duration: float) -> dict[str, Any]:
+        command = [
+            "wrk", "-t1", f"-c{concurrency}", f"-d{duration:g}s", "--timeout", "10s", "-s", str(LUA), url,
+        ]  # fmt: skip
+        done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    wrk(warmup)
+    client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before, started = _cpu_seconds(target), time.perf_counter()
+    figures = wrk(seconds)
+    wall = time.perf_counter() - started
+    client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (client_after.ru_utime + client_after.ru_stime) - (client_before.ru_utime + client_before.ru_stime)
+    return {
+        "requests_per_s": figures["requests"] / (figures["duration_us"] / 1e6),
+        "p50_ms": figures["p50_us"] / 1000,
+        "p99_ms": figures["p99_us"] / 1000,
+        "errors": sum(figures["errors"].values()),
+        "requests": figures["requests"],
+        "client_cpu_cores": client_cpu / wall,
+        "server_cpu_cores": (_cpu_seconds(target) - server_before) / wall,
+    }
+
+
+# the run
+
+
+def measure(seconds: float, warmup: float, logs: Path) -> dict[str, Any]:
+    defaults = Settings()
+    results: dict[str, Any] = {name: {"points": []} for name in MODELS}
+
+    def record(name: str, system: str, concurrency: int, figures: dict[str, float]) -> None:
+        row = {"system": system, "concurrency": concurrency, **figures}
+        results[name]["points"].append(row)
+        print(
+            f"{name:12s} {system:18s} c={concurrency:<3d} {figures['requests_per_s']:8.0f} req/s  "
+            f"p50 {figures['p50_ms']:7.2f} ms  p99 {figures['p99_ms']:7.2f} ms  errors {figures['errors']:.0f}  "
+            f"client {figures['client_cpu_cores']:.2f} / server {figures['server_cpu_cores']:.2f} cores",
+            flush=True,
+        )
+
+    for name in MODELS:
+        results[name]["in_process"] = in_process_ceiling(name, seconds=min(seconds, 3))
+        latent_dim = models.load(CHECKPOINTS / f"{name}.safetensors", "cpu").model.config.latent_dim
+        results[name]["latent_dim"] = latent_dim
+        print(name, {key: round(value) for key, value in results[name]["in_process"].items()}, "images/s in process")
+
+    def body(name: str, style: str) -> dict[str, str]:
+        dim = results[name]["latent_dim"]
+        return {"BENCH_METHOD": "POST", "BENCH_MODEL": name, "BENCH_LATENT_DIM": str(dim), "BENCH_BODY": style}
+
+    aeserve_env = {"AESERVE_LOG_LEVEL": "warning", "AESERVE_MODELS_DIR": str(CHECKPOINTS)}
+    setups = [
+        ("http ceiling", [_python(), "bench/ceiling_server.py", "--port", str(PORTS["ceiling"])], aeserve_env,
+         PORTS["ceiling"], "/bench/ceiling"),
+        ("aeserve", [_python(), "-m", "service", "--port", str(PORTS["aeserve"])], aeserve_env,
+         PORTS["aeserve"], "/decode"),
+        ("aeserve unbatched", [_python(), "-m", "service", "--port", str(PORTS["aeserve-unbatched"])],
+         {**aeserve_env, "AESERVE_MAX_BATCH_SIZE": "1"}, PORTS["aeserve-unbatched"], "/decode"),
+    ]  # fmt: skip
+    for system, command, env, port, path in setups:
+        base = f"http://127.0.0.1:{port}"
+        with server(command, env, f"{base}/readyz", logs / f"{system.replace(' ', '-')}.log") as process:
+            for name in MODELS:
+                for concurrency in CONCURRENCY:
+                    record(name, system, concurrency, load(base + path, concurrency, seconds, warmup,
+                                                           body(name, "aeserve"), process))  # fmt: skip
+                if system == "aeserve":
+                    url = f"{base}/sample?model={name}&n={SAMPLE_N}"
+                    figures = load(url, 1, seconds, warmup, {"BENCH_METHOD": "GET"}, process)
+                    figures["images_per_s"] = figures["requests_per_s"] * SAMPLE_N
+                    results[name]["sample"] = figures
+                    print(f"{name:12s} GET /sample?n={SAMPLE_N}: {figures['images_per_s']:.0f} images/s", flush=True)
+    for index, name in enumerate(MODELS):
+        port = PORTS["litserve"] + index
+        command = [
+            _python(), "bench/litserve_peer.py", str(CHECKPOINTS / f"{name}.safetensors"), "--port", str(port),
+            "--max-batch-size", str(defaults.max_batch_size), "--batch-timeout-ms", str(defaults.max_wait_ms),
+        ]  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        with server(command, {}, f"{base}/health", logs / f"litserve-{name}.log") as process:
+            for concurrency in CONCURRENCY:
+                figures = load(f"{base}/predict", concurrency, seconds, warmup, body(name, "litserve"), process)
+                record(name, "litserve", concurrency, figures)
+    return results
+
+
+def ratios(results: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, result in results.items():
+        point = {(row["system"], row["concurrency"]): row for row in result["points"]}
+        ours = {c: point["aeserve", c] for c in CONCURRENCY}
+        out[name] = {
+            **{
+                f"vs_litserve_c{c}": ours[c]["requests_per_s"] / point["litserve", c]["requests_per_s"]
+                for c in CONCURRENCY
+            },
+            **{f"p99_vs_litserve_c{c}": ours[c]["p99_ms"] / point["litserve", c]["p99_ms"] for c in CONCURRENCY},
+            **{
+                f"batched_vs_unbatched_c{c}": ours[c]["requests_per_s"]
+                / point["aeserve unbatched", c]["requests_per_s"]
+                for c in CONCURRENCY
+            },
+            "vs_http_ceiling_c64": ours[64]["requests_per_s"] / point["http ceiling", 64]["requests_per_s"],
+            "sample_vs_in_process": result["sample"]["images_per_s"] / result["in_process"][f"sample_{SAMPLE_N}"],
+            "errors": sum(row["errors"] for row in result["points"]) + result["sample"]["errors"],
+        }
+        figures = out[name]
+        figures["targets_met"] = {
+            "vs_litserve_c64": figures["vs_litserve_c64"] >= TARGETS["vs_litserve_c64"]
+            and figures["p99_vs_litserve_c64"] <= 1.0,
+            "vs_http_ceiling_c64": figures["vs_http_ceiling_c64"] >= TARGETS["vs_http_ceiling_c64"],
+            "sample_vs_in_process": figures["sample_vs_in_process"] >= TARGETS["sample_vs_in_process"],
+            "zero_errors": figures["errors"] == 0,
+        }
+    return out
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(2, len(results), figsize=(5.5 * len(results), 7), squeeze=False)
+    for column, (name, result) in enumerate(results.items()):
+        for system in ("aeserve", "aeserve unbatched", "litserve", "http ceiling"):
+            rows = [row for row in result["points"] if row["system"] == system]
+            style = "--" if system == "http ceiling" else "-"
+            x = [row["concurrency"] for row in rows]
+            axes[0, column].plot(x, [row["requests_per_s"] for row in rows], style, marker="o", label=system)
+            axes[1, column].plot(x, [row["p99_ms"] for row in rows], style, marker="o", label=system)
+        axes[0, column].set_title(f"POST /decode, {name}: requests/s")
+        axes[1, column].set_title(f"{name}: p99 latency (ms)")
+        for row in range(2):
+            axes[row, column].set_xscale("log", base=2)
+            axes[row, column].set_xticks(CONCURRENCY, [str(c) for c in CONCURRENCY])
+            axes[row, column].set_xlabel("concurrent connections (wrk)")
+            axes[row, column].grid(alpha=0.3)
+        axes[1, column].set_yscale("log")
+    axes[0, 0].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def machine() -> dict[str, Any]:
+    version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": "cpu",
+        "client": f"{version.strip()}, one thread",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10, help="measured seconds per point")
+    parser.add_argument("--warmup", type=float, default=2, help="warm-up seconds per point")
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="where serve.json and serve.png go")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    logs = Path(tempfile.mkdtemp(prefix="aeserve-bench-"))
+    started = time.perf_counter()
+    results = measure(args.seconds, args.warmup, logs)
+    summary = ratios(results)
+    print(json.dumps(summary, indent=2))
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "machine": machine(),
+        "seconds_per_point": args.seconds,
+        "warmup_seconds": args.warmup,
+        "wall_seconds": round(time.perf_counter() - started),
+        "settings": {"max_batch_size": Settings().max_batch_size, "max_wait_ms": Settings().max_wait_ms},
+        "targets": TARGETS,
+        "results": results,
+        "ratios": summary,
+    }
+    (args.out / "serve.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(results, args.out / "serve.png")
+    print(f"wrote {args.out / 'serve.json'} and serve.png; server logs in {logs}")
+
+
+if __name__ == "__main__":
+    main()
