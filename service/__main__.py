@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from types import FrameType
 
-import torch
 import uvicorn
 from fastapi import FastAPI
 
@@ -45,7 +43,6 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout
     )
-    torch.set_num_threads(settings.torch_threads or max(1, (os.cpu_count() or 1) - 1))
     app = create_app(settings)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None,

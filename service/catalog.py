@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 import models
 from models import Autoencoder, CheckpointError
+from service import inference
 from service.metrics import Metrics
 from service.settings import Settings
 from service.worker import ModelWorker
@@ -91,12 +93,11 @@ class Catalog:
     served: dict[str, ServedModel] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # name -> why it is not served
     draining: bool = False
-    png_executor: ThreadPoolExecutor = field(init=False)  # PNG coding, in parallel
-    inference_executor: ThreadPoolExecutor = field(init=False)  # one thread: one batch at a time on the device
+    png_executor: ThreadPoolExecutor = field(init=False)  # PNG coding of uploads and grids, in parallel
+    inference_executor: Executor | None = None  # one batch at a time on the device (service.inference)
 
     def __post_init__(self) -> None:
         self.png_executor = ThreadPoolExecutor(self.settings.png_threads, thread_name_prefix="png")
-        self.inference_executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{self.device}")
 
     def load_all(self) -> None:
         """Load every checkpoint in the folder; log and record the ones that fail, serve the rest."""
@@ -104,6 +105,7 @@ class Catalog:
         paths = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
         if not paths:
             log.warning("no checkpoints in %s", folder)
+        loaded: dict[str, tuple[Path, models.Checkpoint]] = {}
         for path in paths:
             name = path.stem
             try:
@@ -116,9 +118,16 @@ class Catalog:
                 log.error("not serving %s: %s", path.name, error)
                 self.failed[name] = str(error).replace(str(path), path.name)  # clients need no server paths
                 continue
+            loaded[name] = (path, checkpoint)
+        self.inference_executor = inference.executor(
+            self.device, {name: path for name, (path, _) in loaded.items()},
+            in_process=self.settings.inference_process, threads=self.settings.torch_threads,
+        )  # fmt: skip
+        for name, (_, checkpoint) in loaded.items():
+            assert isinstance(checkpoint.model, Autoencoder)
             worker = ModelWorker(
                 name, checkpoint.model, checkpoint.prior, device=self.device, executor=self.inference_executor,
-                png_executor=self.png_executor,
+                in_process=self.settings.inference_process,
                 metrics=self.metrics, max_batch_size=self.settings.max_batch_size,
                 max_wait_s=self.settings.max_wait_ms / 1000, queue_size=self.settings.queue_size,
                 timeout_s=self.settings.request_timeout_s,
@@ -130,16 +139,17 @@ class Catalog:
         self.metrics.models_failed.set(len(self.failed))
 
     async def close(self) -> None:
-        """Stop taking requests, let admitted ones finish, release the inference thread."""
+        """Stop taking requests, let admitted ones finish, stop the inference process or thread."""
         self.draining = True
         for served in self.served.values():
             await served.worker.stop()
-        self.inference_executor.shutdown(wait=True)
+        if self.inference_executor is not None:
+            self.inference_executor.shutdown(wait=True)
         self.png_executor.shutdown(wait=True)
 
     @property
     def ready(self) -> bool:
-        return bool(self.served) and not self.draining
+        return bool(self.served) and not self.draining and not any(s.worker.broken for s in self.served.values())
 
     def default_name(self) -> str | None:
         if self.settings.default_model in self.served:

@@ -20,7 +20,10 @@ class Settings(BaseSettings):
 
     # batching: one worker per model gathers requests into one forward pass
     max_batch_size: int = Field(256, ge=1)  # images per forward pass
-    max_wait_ms: float = Field(2.0, ge=0)  # how long the first request of a batch waits for company
+    # how long the first request of a batch waits for company. 0: none; requests that arrive while a batch
+    # runs form the next one, which on 2 CPU cores gave 15-20% more throughput than 2 ms and a third of
+    # the latency at low load (bench/serve.py)
+    max_wait_ms: float = Field(0.0, ge=0)
     queue_size: int = Field(1024, ge=1)  # requests waiting per model; beyond it, 503 + Retry-After
     request_timeout_s: float = Field(30.0, gt=0)  # a request not answered by then gets 504
 
@@ -37,8 +40,11 @@ class Settings(BaseSettings):
 
     auth_token: SecretStr | None = None  # when set, every route but /healthz and /readyz needs "Bearer TOKEN"
     png_threads: int = Field(4, ge=1)  # threads encoding and decoding PNGs off the event loop
-    # torch's intra-op threads for CPU inference (python -m service): by default every core but one, which
-    # the event loop keeps; inference threads on all cores fight it for the CPU under load
+    # inference in a process of its own per device (true), or in a thread of the serving process (false:
+    # simpler to debug, but the forward pass and PNG encoding then share the event loop's GIL)
+    inference_process: bool = True
+    # torch's intra-op threads in the inference process: by default every core but one, which the event
+    # loop keeps; inference threads on every core fight it for the CPU under load
     torch_threads: int | None = Field(None, ge=1)
     log_level: str = "info"
 

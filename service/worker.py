@@ -1,11 +1,10 @@
 """The batching worker: one per model, no HTTP in sight.
 
 Requests join the model's bounded queue. The worker takes the first waiting request, gathers more of
-the same operation until `max_batch_size` images or `max_wait_s` have passed, and runs one forward
-pass on the device's inference thread (one batch at a time per device, off the event loop). Where
-requests want PNGs, the whole batch is encoded on the PNG threads while the next batch runs, so the
-event loop hands off work once per batch, not once per request. Each request's future gets its
-slice. Arrays cross this boundary as numpy; tensors stay inside.
+the same operation until `max_batch_size` images or `max_wait_s` have passed, and hands the batch to
+the device's executor (`service.inference`: one batch at a time per device, off the event loop, in a
+process of its own by default), where the forward pass and any PNG encoding run. Each request's
+future gets its slice. Arrays cross this boundary as numpy; tensors stay inside.
 """
 
 from __future__ import annotations
@@ -13,23 +12,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import logging
 import secrets
 import time
-from concurrent.futures import Executor
+from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from models import Autoencoder, Prior, draw_codes
-from service.images import encode_png_base64
+from service.inference import Batch, Decoded, Encoded, Operation, Output, run
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
-Operation = Literal["encode", "decode"]
+__all__ = ["Decoded", "Encoded", "ModelWorker", "Sampled"]
 
 
 class Overloaded(Exception):
@@ -48,16 +46,6 @@ class InferenceFailed(Exception):
     """The forward pass of the request's batch raised; the worker logged the cause."""
 
 
-class Encoded(NamedTuple):
-    latents: np.ndarray  # (n, latent_dim) float32
-    log_variances: np.ndarray | None  # (n, latent_dim) for VAEs
-
-
-class Decoded(NamedTuple):
-    images: np.ndarray  # (n, C, H, W) uint8
-    pngs: list[str] | None  # base64 PNG per image, where asked for
-
-
 class Sampled(NamedTuple):
     latents: np.ndarray  # (n, latent_dim) float32
     labels: list[int] | None
@@ -69,8 +57,8 @@ class Sampled(NamedTuple):
 @dataclass(eq=False)
 class _Job:
     operation: Operation
-    inputs: torch.Tensor  # uint8 images (n, C, H, W) to encode, or float32 codes (n, latent_dim) to decode
-    labels: torch.Tensor | None  # (n,) int64 where the operation takes labels
+    inputs: np.ndarray  # uint8 images (n, C, H, W) to encode, or float32 codes (n, latent_dim) to decode
+    labels: list[int] | None  # one per row where the operation takes labels
     future: asyncio.Future[object]
     png: bool = False  # decode: also encode each image as base64 PNG
     enqueued: float = field(default_factory=time.monotonic)
@@ -89,7 +77,7 @@ class ModelWorker:
         *,
         device: torch.device,
         executor: Executor,
-        png_executor: Executor,
+        in_process: bool,
         metrics: Metrics,
         max_batch_size: int,
         max_wait_s: float,
@@ -97,15 +85,18 @@ class ModelWorker:
         timeout_s: float,
     ) -> None:
         self.name, self.model, self.prior, self.device = name, model, prior, device
-        self._executor, self._png_executor, self._metrics = executor, png_executor, metrics
+        self._executor, self._metrics = executor, metrics
+        self._in_process = in_process  # the executor's process has its own copy of the model, by name
+        self.broken = False  # the executor can run nothing more: the service is no longer ready
         self._queue_depth = metrics.queue_depth.labels(name)
         self.max_batch_size, self.max_wait_s, self.timeout_s = max_batch_size, max_wait_s, timeout_s
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
         self._set_aside: collections.deque[_Job] = collections.deque()  # other operation, next batch
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._busy = False
-        self._encoding: set[asyncio.Future[list[object]]] = set()  # batches on the PNG threads
+        self._slots = asyncio.Semaphore(2)  # batches in flight: one running, the next one waiting to
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._queue_wait = metrics.queue_wait.labels(name)
 
     # lifecycle
 
@@ -118,7 +109,7 @@ class ModelWorker:
         while (
             self._task is not None
             and not self._task.done()
-            and (self._queue.qsize() or self._set_aside or self._busy or self._encoding)
+            and (self._queue.qsize() or self._set_aside or self._in_flight)
         ):
             await asyncio.sleep(0.01)
         if self._task is not None:
@@ -130,13 +121,13 @@ class ModelWorker:
 
     async def encode(self, images: np.ndarray, labels: list[int] | None) -> Encoded:
         """(n, C, H, W) uint8 images -> codes; VAEs also give log-variances."""
-        result = await self._submit("encode", torch.from_numpy(images), labels)
+        result = await self._submit("encode", images, labels)
         assert isinstance(result, Encoded)
         return result
 
     async def decode(self, latents: np.ndarray, labels: list[int] | None, *, png: bool = False) -> Decoded:
         """(n, latent_dim) float32 codes -> (n, C, H, W) uint8 images, and their PNGs if `png`."""
-        result = await self._submit("decode", torch.from_numpy(latents), labels, png=png)
+        result = await self._submit("decode", latents, labels, png=png)
         assert isinstance(result, Decoded)
         return result
 
@@ -157,14 +148,13 @@ class ModelWorker:
     # internals
 
     async def _submit(
-        self, operation: Operation, inputs: torch.Tensor, labels: list[int] | None, *, png: bool = False
+        self, operation: Operation, inputs: np.ndarray, labels: list[int] | None, *, png: bool = False
     ) -> object:
         if self._closing:
             raise ShuttingDown(f"model {self.name} is shutting down")
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        label_tensor = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
         try:
-            self._queue.put_nowait(_Job(operation, inputs, label_tensor, future, png))
+            self._queue.put_nowait(_Job(operation, inputs, labels, future, png))
         except asyncio.QueueFull:
             self._metrics.rejected.labels(self.name, "queue_full").inc()
             raise Overloaded(f"model {self.name} has {self._queue.maxsize} requests waiting") from None
@@ -214,92 +204,54 @@ class ModelWorker:
         return [job for job in batch if not job.future.done()]  # drop requests that timed out meanwhile
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
+            # a batch is gathered while the one before it runs: the next one waits at the executor, so
+            # the device never idles through the hand-over (a round trip to the inference process)
+            await self._slots.acquire()
             batch = await self._gather()
             if not batch:
+                self._slots.release()
                 continue
-            self._busy = True
+            task = asyncio.create_task(self._execute(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _execute(self, batch: list[_Job]) -> None:
+        try:
+            started = time.monotonic()
+            for job in batch:
+                self._queue_wait.observe(started - job.enqueued)
             try:
-                started = time.monotonic()
+                output: Output = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, run, self._batch(batch)
+                )
+            except Exception as error:  # a failed batch fails each of its requests; logged once
+                self.broken = self.broken or isinstance(error, BrokenExecutor)  # the inference process died
+                log.exception("batch of %d %s requests failed on model %s", len(batch), batch[0].operation, self.name)
                 for job in batch:
-                    self._metrics.queue_wait.labels(self.name).observe(started - job.enqueued)
-                try:
-                    results = await loop.run_in_executor(self._executor, self._forward, batch)
-                except Exception as error:  # a failed batch fails each of its requests; logged once
-                    log.exception(
-                        "batch of %d %s requests failed on model %s", len(batch), batch[0].operation, self.name
-                    )
-                    for job in batch:
-                        if not job.future.done():
-                            job.future.set_exception(InferenceFailed(f"inference failed on model {self.name}: {error}"))
-                    continue
-                operation = batch[0].operation
-                self._metrics.inference.labels(self.name, operation).observe(time.monotonic() - started)
-                self._metrics.batch_size.labels(self.name, operation).observe(sum(job.size for job in batch))
-                if any(job.png for job in batch):  # encoded on a PNG thread while the next batch runs
-                    encoding = loop.run_in_executor(self._png_executor, _with_pngs, batch, results)
-                    self._encoding.add(encoding)
-                    encoding.add_done_callback(functools.partial(self._deliver_encoded, batch))
-                else:
-                    _deliver(batch, results)
-            finally:
-                self._busy = False
+                    if not job.future.done():
+                        job.future.set_exception(InferenceFailed(f"inference failed on model {self.name}: {error}"))
+                return
+            operation = batch[0].operation
+            self._metrics.inference.labels(self.name, operation).observe(time.monotonic() - started)
+            self._metrics.batch_size.labels(self.name, operation).observe(sum(job.size for job in batch))
+            if output.gpu_memory_bytes is not None:
+                self._metrics.gpu_memory.labels(str(self.device)).set(output.gpu_memory_bytes)
+            for job, result in zip(batch, output.results, strict=True):
+                if not job.future.done():  # a request that timed out meanwhile is gone
+                    job.future.set_result(result)
+        finally:
+            self._slots.release()
 
-    def _deliver_encoded(self, batch: list[_Job], encoding: asyncio.Future[list[object]]) -> None:
-        self._encoding.discard(encoding)
-        error = encoding.exception() if not encoding.cancelled() else asyncio.CancelledError("PNG encoding cancelled")
-        if error is None:
-            _deliver(batch, encoding.result())
-            return
-        log.error("PNG encoding of a batch failed on model %s", self.name, exc_info=error)
-        for job in batch:
-            if not job.future.done():
-                job.future.set_exception(InferenceFailed(f"encoding images failed on model {self.name}: {error}"))
-
-    @torch.inference_mode()
-    def _forward(self, batch: list[_Job]) -> list[object]:
-        """One forward pass over the whole batch (in chunks of max_batch_size if one request is larger)."""
-        inputs = torch.cat([job.inputs for job in batch])
-        job_labels = [job.labels for job in batch if job.labels is not None]
-        labels = torch.cat(job_labels) if job_labels else None  # a model takes labels for all or none
-        outputs: list[tuple[torch.Tensor, ...]] = []
-        for start in range(0, inputs.shape[0], self.max_batch_size):
-            chunk = inputs[start : start + self.max_batch_size].to(self.device, non_blocking=True)
-            chunk_labels = labels[start : start + self.max_batch_size].to(self.device) if labels is not None else None
-            if batch[0].operation == "encode":
-                encoding = self.model.encode(chunk.float().div_(255), chunk_labels)
-                latents, log_variances = encoding
-                outputs.append((latents,) if log_variances is None else (latents, log_variances))
-            else:
-                logits = self.model.decode(chunk.float(), chunk_labels)
-                outputs.append((torch.sigmoid(logits).mul_(255).round_().to(torch.uint8),))
-        merged = [torch.cat(parts).cpu().numpy() for parts in zip(*outputs, strict=True)]
-        sizes = [job.size for job in batch]
-        offsets = np.cumsum([0, *sizes])
-        results: list[object] = []
-        for index in range(len(batch)):
-            pieces = [array[offsets[index] : offsets[index + 1]] for array in merged]
-            if batch[0].operation == "encode":
-                results.append(Encoded(pieces[0], pieces[1] if len(pieces) > 1 else None))
-            else:
-                results.append(Decoded(pieces[0], None))
-        if self.device.type == "cuda":
-            self._metrics.gpu_memory.labels(str(self.device)).set(torch.cuda.memory_allocated(self.device))
-        return results
-
-
-def _deliver(batch: list[_Job], results: list[object]) -> None:
-    for job, result in zip(batch, results, strict=True):
-        if not job.future.done():  # a request that timed out meanwhile is gone
-            job.future.set_result(result)
-
-
-def _with_pngs(batch: list[_Job], results: list[object]) -> list[object]:
-    """On a PNG thread: the decoded results of requests that want PNGs get them, the whole batch at once."""
-    return [
-        result._replace(pngs=[encode_png_base64(image) for image in result.images])
-        if job.png and isinstance(result, Decoded)
-        else result
-        for job, result in zip(batch, results, strict=True)
-    ]
+    def _batch(self, jobs: list[_Job]) -> Batch:
+        """The jobs as one message: their rows stacked, in order."""
+        labels = [label for job in jobs if job.labels is not None for label in job.labels]
+        return Batch(
+            model=self.name if self._in_process else self.model,
+            operation=jobs[0].operation,
+            inputs=np.concatenate([job.inputs for job in jobs]),
+            labels=np.asarray(labels, dtype=np.int64) if labels else None,  # a model takes labels for all or none
+            sizes=[job.size for job in jobs],
+            png=[job.png for job in jobs],
+            max_batch_size=self.max_batch_size,
+        )

@@ -24,7 +24,9 @@ def make_client(models_dir) -> Callable:
 
     @asynccontextmanager
     async def make(**overrides) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
-        settings = Settings(**{"models_dir": models_dir, "default_model": "tiny-cvae", "device": "cpu", **overrides})
+        # inference in a thread unless a test asks for the process: a process start costs seconds
+        defaults = {"models_dir": models_dir, "default_model": "tiny-cvae", "device": "cpu", "inference_process": False}
+        settings = Settings(**{**defaults, **overrides})
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)

@@ -36,6 +36,11 @@ def queued(app, name):
     return app.state.catalog.served[name].worker._queue.qsize()
 
 
+def in_flight(app, name):
+    """Batches handed to the executor: one running, one waiting behind it."""
+    return app.state.catalog.served[name].worker._in_flight
+
+
 async def test_concurrent_requests_share_one_forward_pass(make_client):
     # the batch closes when 4 images are in, long before the 10 s wait: the batch size is exact
     async with make_client(max_batch_size=4, max_wait_ms=10_000) as (client, _):
@@ -73,7 +78,8 @@ async def test_sample_and_decode_batch_together_but_encode_waits_for_its_own(mak
         encode = asyncio.create_task(
             client.post("/encode?model=tiny-vae", files=[("files", ("a.png", buffer.getvalue()))])
         )
-        await until(lambda: queued(app, "tiny-vae") == 1)  # decode + sample fill a batch; encode waits
+        # decode + sample fill a batch; encode forms its own, which waits behind it
+        await until(lambda: queued(app, "tiny-vae") == 0 and len(in_flight(app, "tiny-vae")) == 2)
         release.set()
         results = await asyncio.gather(decode, sample, encode)
         assert [r.status_code for r in results] == [200, 200, 200]
@@ -86,16 +92,22 @@ async def test_sample_and_decode_batch_together_but_encode_waits_for_its_own(mak
 async def test_a_full_queue_answers_503_with_retry_after(make_client):
     async with make_client(max_batch_size=1, max_wait_ms=0, queue_size=1) as (client, app):
         release = block_inference(app)
-        first = asyncio.create_task(client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]}))
-        await until(lambda: queued(app, "tiny-vae") == 0 and app.state.catalog.served["tiny-vae"].worker._busy)
-        second = asyncio.create_task(client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]}))
-        await until(lambda: queued(app, "tiny-vae") == 1)
+        admitted = []
+        for in_flight_after, queued_after in [(1, 0), (2, 0), (2, 1)]:  # one running, one behind it, one queued
+            admitted.append(
+                asyncio.create_task(client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]}))
+            )
+            await until(
+                lambda n=in_flight_after, q=queued_after: (
+                    len(in_flight(app, "tiny-vae")) == n and queued(app, "tiny-vae") == q
+                )
+            )
         refused = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
         assert "requests waiting" in refused.json()["detail"]
         release.set()
-        assert [(await first).status_code, (await second).status_code] == [200, 200]
+        assert [(await each).status_code for each in admitted] == [200, 200, 200]
         other_model = await client.get("/sample?model=tiny-ae")
         assert other_model.status_code == 200
 
@@ -114,7 +126,7 @@ async def test_shutdown_turns_readiness_off_and_finishes_admitted_requests(make_
     async with make_client() as (client, app):
         release = block_inference(app)
         admitted = asyncio.create_task(client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]}))
-        await until(lambda: app.state.catalog.served["tiny-vae"].worker._busy)
+        await until(lambda: in_flight(app, "tiny-vae"))
         closing = asyncio.create_task(app.state.catalog.close())
         await until(lambda: app.state.catalog.draining)
         readiness = await client.get("/readyz")
@@ -126,19 +138,18 @@ async def test_shutdown_turns_readiness_off_and_finishes_admitted_requests(make_
         await closing
 
 
-async def test_a_failing_batch_fails_its_requests_and_the_worker_goes_on(make_client, caplog):
-    async with make_client() as (client, app):
-        worker = app.state.catalog.served["tiny-vae"].worker
-        original = worker._forward
+async def test_a_failing_batch_fails_its_requests_and_the_worker_goes_on(make_client, caplog, monkeypatch):
+    async with make_client() as (client, _):
 
         def broken(batch):
             raise RuntimeError("device lost")
 
-        worker._forward = broken
-        failed = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
-        worker._forward = original
+        with monkeypatch.context() as patch:
+            patch.setattr("service.worker.run", broken)
+            failed = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
         assert (
             failed.status_code == 500 and failed.json()["detail"] == "inference failed on model tiny-vae: device lost"
         )
         assert (await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})).status_code == 200
+        assert (await client.get("/readyz")).status_code == 200  # one failed batch does not make it unready
     assert "device lost" in caplog.text

@@ -1,0 +1,40 @@
+"""The default inference runs in a process of its own: it answers exactly as the in-thread inference
+does, and if that process dies, requests fail with a clear 500 and readiness turns 503."""
+
+import os
+import signal
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+LATENT = [0.0, 0.5, -0.5, 1.0]
+
+
+async def answers(client):
+    decoded = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT, LATENT[::-1]]})
+    sampled = await client.get("/sample", params={"model": "tiny-cvae", "n": 3, "label": 2, "seed": 7})
+    encoded = await client.post("/encode", json={"model": "tiny-vae", "images": decoded.json()["images"]})
+    return [response.json() for response in (decoded, sampled, encoded)]
+
+
+async def test_the_inference_process_answers_as_the_thread_does(make_client):
+    async with make_client(inference_process=False) as (client, _):
+        in_thread = await answers(client)
+    async with make_client(inference_process=True) as (client, app):
+        in_process = await answers(client)
+        worker_pids = [process.pid for process in app.state.catalog.inference_executor._processes.values()]
+    assert worker_pids and os.getpid() not in worker_pids  # it really ran elsewhere
+    assert in_process == in_thread
+
+
+async def test_a_dead_inference_process_fails_requests_clearly_and_readiness(make_client):
+    async with make_client(inference_process=True) as (client, app):
+        assert (await client.get("/readyz")).status_code == 200
+        for process in app.state.catalog.inference_executor._processes.values():
+            os.kill(process.pid, signal.SIGKILL)
+            process.join(10)
+        response = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
+        assert response.status_code == 500
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "inference failed on model tiny-vae" in response.json()["detail"]
+        assert (await client.get("/readyz")).status_code == 503
