@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,7 @@ class Catalog:
     failed: dict[str, str] = field(default_factory=dict)  # name -> why it is not served
     draining: bool = False
     png_executor: ThreadPoolExecutor = field(init=False)  # PNG coding of uploads and grids, in parallel
-    inference_executor: Executor | None = None  # one batch at a time on the device (service.inference)
+    inference: inference.Runner | None = None  # one batch at a time on the device
 
     def __post_init__(self) -> None:
         self.png_executor = ThreadPoolExecutor(self.settings.png_threads, thread_name_prefix="png")
@@ -119,15 +119,14 @@ class Catalog:
                 self.failed[name] = str(error).replace(str(path), path.name)  # clients need no server paths
                 continue
             loaded[name] = (path, checkpoint)
-        self.inference_executor = inference.executor(
+        self.inference = inference.runner(
             self.device, {name: path for name, (path, _) in loaded.items()},
             in_process=self.settings.inference_process, threads=self.settings.torch_threads,
         )  # fmt: skip
         for name, (_, checkpoint) in loaded.items():
             assert isinstance(checkpoint.model, Autoencoder)
             worker = ModelWorker(
-                name, checkpoint.model, checkpoint.prior, device=self.device, executor=self.inference_executor,
-                in_process=self.settings.inference_process,
+                name, checkpoint.model, checkpoint.prior, device=self.device, runner=self.inference,
                 metrics=self.metrics, max_batch_size=self.settings.max_batch_size,
                 max_wait_s=self.settings.max_wait_ms / 1000, queue_size=self.settings.queue_size,
                 timeout_s=self.settings.request_timeout_s,
@@ -143,8 +142,8 @@ class Catalog:
         self.draining = True
         for served in self.served.values():
             await served.worker.stop()
-        if self.inference_executor is not None:
-            self.inference_executor.shutdown(wait=True)
+        if self.inference is not None:
+            await self.inference.close()
         self.png_executor.shutdown(wait=True)
 
     @property

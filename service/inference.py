@@ -1,8 +1,8 @@
 """The forward pass of a batch, run where the models live: a process of its own (the default) or a thread.
 
-The batching workers of every model hand their batches to one executor per device. By default it is a
-one-process pool: the models are loaded again in that process, and a batch crosses as numpy arrays
-(one message per batch, not per request). The forward pass and the PNG encoding then never take the
+The batching workers of every model hand their batches to one runner per device. By default it is a
+process of its own: the models are loaded again there, and a batch crosses as numpy arrays (one
+message per batch, not per request). The forward pass and the PNG encoding then never take the
 event loop's GIL; in a thread they did, and the HTTP side slowed to about half of what it serves
 without model work (bench/serve.py, docs/benchmarks.md). In a thread (AESERVE_INFERENCE_PROCESS=false)
 the same functions run on the models of the serving process.
@@ -10,11 +10,17 @@ the same functions run on the models of the serving process.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import multiprocessing
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+import pickle
+import socket
+import struct
+from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -54,19 +60,160 @@ class Output(NamedTuple):
     gpu_memory_bytes: int | None
 
 
-def executor(device: torch.device, checkpoints: dict[str, Path], *, in_process: bool, threads: int | None) -> Executor:
-    """The device's executor: one batch at a time, in a process of its own or in a thread of this one."""
-    threads = threads or max(1, (os.cpu_count() or 1) - 1)  # leave a core to the event loop
+class ThreadRunner:
+    """One batch at a time on a thread of this process: the model objects themselves go in the batch."""
+
+    in_process = False
+
+    def __init__(self, device: torch.device) -> None:
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{device}")
+
+    async def run(self, batch: Batch) -> Output:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, run, batch)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.executor.shutdown, wait=True)
+
+
+class ProcessRunner:
+    """One batch at a time in a process of its own, spoken to over a socket pair.
+
+    Frames are an 8-byte length and a pickled (id, Batch) one way, (id, Output or error) the other.
+    The event loop writes and reads them itself (asyncio streams): no helper thread in this process,
+    whose GIL wait behind the busy event loop made every round trip through a ProcessPoolExecutor
+    cost ~10 ms under load (against 0.2 ms idle).
+    """
+
+    in_process = True
+
+    def __init__(self, device: torch.device, checkpoints: dict[str, Path], threads: int) -> None:
+        self._socket, theirs = socket.socketpair()
+        context = multiprocessing.get_context("spawn")  # fork would copy the event loop's threads; CUDA needs spawn
+        paths = {name: str(path) for name, path in checkpoints.items()}
+        self.process = context.Process(
+            target=_serve, args=(theirs, paths, str(device), threads), name=f"aeserve-inference-{device}", daemon=True
+        )
+        self.process.start()
+        theirs.close()
+        self._socket.settimeout(300)  # loading the models; then the event loop takes the socket over
+        _, ready = _receive(self._socket)
+        if ready != "ready":
+            self.process.join(10)
+            raise RuntimeError(f"the inference process failed to start: {ready}")
+        self._socket.setblocking(False)
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._pending: dict[int, asyncio.Future[Output]] = {}
+        self._ids = itertools.count(1)
+        self._reading: asyncio.Task[None] | None = None
+        self._dead: str | None = None
+
+    async def run(self, batch: Batch) -> Output:
+        if self._dead is not None:
+            raise BrokenExecutor(self._dead)
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(sock=self._socket)
+            self._reading = asyncio.create_task(self._read(self._streams[0]), name="inference-results")
+        key = next(self._ids)
+        future: asyncio.Future[Output] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        data = pickle.dumps((key, batch), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self._streams[1].write(_HEADER.pack(len(data)) + data)
+            await self._streams[1].drain()
+        except ConnectionError as error:
+            self._pending.pop(key, None)
+            self._dead = self._dead or f"the inference process exited (code {self.process.exitcode}): {error!r}"
+            raise BrokenExecutor(self._dead) from error
+        return await future
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                (length,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+                key, output = pickle.loads(await reader.readexactly(length))
+                future = self._pending.pop(key, None)
+                if future is None or future.done():
+                    continue
+                if isinstance(output, BaseException):
+                    future.set_exception(output)
+                else:
+                    future.set_result(output)
+        except (asyncio.IncompleteReadError, ConnectionError) as error:
+            self._dead = f"the inference process exited (code {self.process.exitcode}): {error!r}"
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(BrokenExecutor(self._dead))
+            self._pending.clear()
+
+    async def close(self) -> None:
+        """Closing the socket tells the process to exit; it is killed if it has not within 10 s."""
+        if self._streams is not None:
+            self._streams[1].close()
+        else:
+            self._socket.close()
+        await asyncio.to_thread(self.process.join, 10)
+        if self.process.is_alive():
+            self.process.kill()
+        if self._reading is not None:
+            self._reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reading
+
+
+Runner = ThreadRunner | ProcessRunner
+
+
+def runner(device: torch.device, checkpoints: dict[str, Path], *, in_process: bool, threads: int | None) -> Runner:
+    """The device's runner: a process of its own (`in_process`), or a thread of this one."""
     if not in_process:
-        return ThreadPoolExecutor(1, thread_name_prefix=f"inference-{device}")
-    pool = ProcessPoolExecutor(
-        1,
-        mp_context=multiprocessing.get_context("spawn"),  # fork would copy the event loop's threads; CUDA needs spawn
-        initializer=load,
-        initargs=({name: str(path) for name, path in checkpoints.items()}, str(device), threads),
-    )
-    pool.submit(os.getpid).result(timeout=300)  # start it and load the models now, not on the first request
-    return pool
+        return ThreadRunner(device)
+    return ProcessRunner(device, checkpoints, threads or max(1, (os.cpu_count() or 1) - 1))  # a core for the loop
+
+
+_HEADER = struct.Struct("!Q")
+
+
+def _send(sock: socket.socket, key: int, payload: object) -> None:
+    data = pickle.dumps((key, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def _receive(sock: socket.socket) -> tuple[int, Any]:
+    """One frame, or EOFError when the other side has closed."""
+
+    def exactly(size: int) -> bytes:
+        chunks, left = [], size
+        while left:
+            chunk = sock.recv(min(left, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    (length,) = _HEADER.unpack(exactly(_HEADER.size))
+    key, payload = pickle.loads(exactly(length))
+    return key, payload
+
+
+def _serve(sock: socket.socket, checkpoints: dict[str, str], device: str, threads: int) -> None:
+    """The inference process: load the models, then answer batches until the socket closes."""
+    try:
+        load(checkpoints, device, threads)
+    except Exception as error:
+        _send(sock, 0, f"{type(error).__name__}: {error}")
+        return
+    _send(sock, 0, "ready")
+    while True:
+        try:
+            key, batch = _receive(sock)
+        except EOFError:
+            return
+        try:
+            output: object = run(batch)
+        except Exception as error:  # the error's own class may not unpickle over there; its words do
+            output = RuntimeError(f"{type(error).__name__}: {error}")
+        _send(sock, key, output)
 
 
 def load(checkpoints: dict[str, str], device: str, threads: int) -> None:

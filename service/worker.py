@@ -2,7 +2,7 @@
 
 Requests join the model's bounded queue. The worker takes the first waiting request, gathers more of
 the same operation until `max_batch_size` images or `max_wait_s` have passed, and hands the batch to
-the device's executor (`service.inference`: one batch at a time per device, off the event loop, in a
+the device's runner (`service.inference`: one batch at a time per device, off the event loop, in a
 process of its own by default), where the forward pass and any PNG encoding run. Each request's
 future gets its slice. Arrays cross this boundary as numpy; tensors stay inside.
 """
@@ -15,7 +15,7 @@ import contextlib
 import logging
 import secrets
 import time
-from concurrent.futures import BrokenExecutor, Executor
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from models import Autoencoder, Prior, draw_codes
-from service.inference import Batch, Decoded, Encoded, Operation, Output, run
+from service.inference import Batch, Decoded, Encoded, Operation, Output, Runner
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,7 @@ class ModelWorker:
         prior: Prior | None,
         *,
         device: torch.device,
-        executor: Executor,
-        in_process: bool,
+        runner: Runner,
         metrics: Metrics,
         max_batch_size: int,
         max_wait_s: float,
@@ -85,16 +84,15 @@ class ModelWorker:
         timeout_s: float,
     ) -> None:
         self.name, self.model, self.prior, self.device = name, model, prior, device
-        self._executor, self._metrics = executor, metrics
-        self._in_process = in_process  # the executor's process has its own copy of the model, by name
-        self.broken = False  # the executor can run nothing more: the service is no longer ready
+        self._runner, self._metrics = runner, metrics
+        self.broken = False  # the runner can run nothing more (its process died): the service is not ready
         self._queue_depth = metrics.queue_depth.labels(name)
         self.max_batch_size, self.max_wait_s, self.timeout_s = max_batch_size, max_wait_s, timeout_s
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
         self._set_aside: collections.deque[_Job] = collections.deque()  # other operation, next batch
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._slots = asyncio.Semaphore(2)  # batches in flight: one running, the next one waiting to
+        self._slots = asyncio.Semaphore(8)  # batches in flight: one running, the next ones waiting
         self._in_flight: set[asyncio.Task[None]] = set()
         self._queue_wait = metrics.queue_wait.labels(name)
 
@@ -205,8 +203,8 @@ class ModelWorker:
 
     async def _run(self) -> None:
         while True:
-            # a batch is gathered while the one before it runs: the next one waits at the executor, so
-            # the device never idles through the hand-over (a round trip to the inference process)
+            # a batch is gathered while the one before it runs: the next one waits at the runner, so the
+            # device never idles through the hand-over (a round trip to the inference process)
             await self._slots.acquire()
             batch = await self._gather()
             if not batch:
@@ -222,9 +220,7 @@ class ModelWorker:
             for job in batch:
                 self._queue_wait.observe(started - job.enqueued)
             try:
-                output: Output = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, run, self._batch(batch)
-                )
+                output: Output = await self._runner.run(self._batch(batch))
             except Exception as error:  # a failed batch fails each of its requests; logged once
                 self.broken = self.broken or isinstance(error, BrokenExecutor)  # the inference process died
                 log.exception("batch of %d %s requests failed on model %s", len(batch), batch[0].operation, self.name)
@@ -247,7 +243,7 @@ class ModelWorker:
         """The jobs as one message: their rows stacked, in order."""
         labels = [label for job in jobs if job.labels is not None for label in job.labels]
         return Batch(
-            model=self.name if self._in_process else self.model,
+            model=self.name if self._runner.in_process else self.model,  # the process has its own copy
             operation=jobs[0].operation,
             inputs=np.concatenate([job.inputs for job in jobs]),
             labels=np.asarray(labels, dtype=np.int64) if labels else None,  # a model takes labels for all or none

@@ -27,7 +27,7 @@ def block_inference(app):
         started.set()
         release.wait(10)
 
-    app.state.catalog.inference_executor.submit(hold)
+    app.state.catalog.inference.executor.submit(hold)
     assert started.wait(5)
     return release
 
@@ -37,7 +37,7 @@ def queued(app, name):
 
 
 def in_flight(app, name):
-    """Batches handed to the executor: one running, one waiting behind it."""
+    """Batches handed to the runner: one running, one waiting behind it."""
     return app.state.catalog.served[name].worker._in_flight
 
 
@@ -145,7 +145,7 @@ async def test_a_failing_batch_fails_its_requests_and_the_worker_goes_on(make_cl
             raise RuntimeError("device lost")
 
         with monkeypatch.context() as patch:
-            patch.setattr("service.worker.run", broken)
+            patch.setattr("service.inference.run", broken)
             failed = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
         assert (
             failed.status_code == 500 and failed.json()["detail"] == "inference failed on model tiny-vae: device lost"
