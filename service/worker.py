@@ -27,6 +27,10 @@ from service.inference import Batch, Decoded, Encoded, Operation, Output, Runner
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
+# Batches handed to the runner at once: one running, the next ones already waiting there, so the device
+# never idles while the busy event loop gets round to a result and the next batch. On 2 CPU cores, 1 ->
+# 2 -> 8 took /decode at 64 connections from 2,130 to 2,780 to 3,390 requests/s (16: 3,535).
+IN_FLIGHT = 8
 __all__ = ["Decoded", "Encoded", "ModelWorker", "Sampled"]
 
 
@@ -92,7 +96,7 @@ class ModelWorker:
         self._set_aside: collections.deque[_Job] = collections.deque()  # other operation, next batch
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._slots = asyncio.Semaphore(8)  # batches in flight: one running, the next ones waiting
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._queue_wait = metrics.queue_wait.labels(name)
 

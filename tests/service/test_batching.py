@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+from service.worker import IN_FLIGHT
+
 pytestmark = pytest.mark.anyio
 LATENT = [0.0, 0.5, -0.5, 1.0]
 
@@ -92,8 +94,8 @@ async def test_sample_and_decode_batch_together_but_encode_waits_for_its_own(mak
 async def test_a_full_queue_answers_503_with_retry_after(make_client):
     async with make_client(max_batch_size=1, max_wait_ms=0, queue_size=1) as (client, app):
         release = block_inference(app)
-        admitted = []
-        for in_flight_after, queued_after in [(1, 0), (2, 0), (2, 1)]:  # one running, one behind it, one queued
+        admitted = []  # batches of one: IN_FLIGHT handed to the blocked runner, then one in the queue
+        for in_flight_after, queued_after in [*((n, 0) for n in range(1, IN_FLIGHT + 1)), (IN_FLIGHT, 1)]:
             admitted.append(
                 asyncio.create_task(client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]}))
             )
@@ -107,7 +109,7 @@ async def test_a_full_queue_answers_503_with_retry_after(make_client):
         assert refused.headers["retry-after"] == "1"
         assert "requests waiting" in refused.json()["detail"]
         release.set()
-        assert [(await each).status_code for each in admitted] == [200, 200, 200]
+        assert [(await each).status_code for each in admitted] == [200] * (IN_FLIGHT + 1)
         other_model = await client.get("/sample?model=tiny-ae")
         assert other_model.status_code == 200
 
