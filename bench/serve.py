@@ -30,6 +30,7 @@ import platform
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -107,6 +108,10 @@ def in_process_ceiling(name: str, seconds: float) -> dict[str, float]:
 @contextlib.contextmanager
 def server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[psutil.Process]:
     """Start a server process, wait until `ready_url` answers 200, stop it with SIGTERM afterwards."""
+    port = httpx.URL(ready_url).port
+    with socket.socket() as probe:  # a server left over from an earlier run would answer in its place
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"port {port} is taken: stop whatever listens there first")
     with log.open("w") as log_file:
         # a session of its own, so stopping it stops every process it started (LitServe runs several)
         process = subprocess.Popen(
