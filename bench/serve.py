@@ -229,11 +229,12 @@ def measure(seconds: float, warmup: float, logs: Path) -> dict[str, Any]:
                     figures["images_per_s"] = figures["requests_per_s"] * SAMPLE_N
                     results[name]["sample"] = figures
                     print(f"{name:12s} GET /sample?n={SAMPLE_N}: {figures['images_per_s']:.0f} images/s", flush=True)
+    batch = defaults.batch_size_for(torch.device("cpu"))
     for index, name in enumerate(MODELS):
         port = PORTS["litserve"] + index
         command = [
             _python(), "bench/litserve_peer.py", str(CHECKPOINTS / f"{name}.safetensors"), "--port", str(port),
-            "--max-batch-size", str(defaults.max_batch_size), "--batch-timeout-ms", str(defaults.max_wait_ms),
+            "--max-batch-size", str(batch), "--batch-timeout-ms", str(defaults.max_wait_ms),
         ]  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         with server(command, {}, f"{base}/health", logs / f"litserve-{name}.log") as process:
@@ -334,7 +335,10 @@ def main() -> None:
         "seconds_per_point": args.seconds,
         "warmup_seconds": args.warmup,
         "wall_seconds": round(time.perf_counter() - started),
-        "settings": {"max_batch_size": Settings().max_batch_size, "max_wait_ms": Settings().max_wait_ms},
+        "settings": {
+            "max_batch_size": Settings().batch_size_for(torch.device("cpu")),
+            "max_wait_ms": Settings().max_wait_ms,
+        },
         "targets": TARGETS,
         "results": results,
         "ratios": summary,

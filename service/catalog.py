@@ -127,7 +127,7 @@ class Catalog:
             assert isinstance(checkpoint.model, Autoencoder)
             worker = ModelWorker(
                 name, checkpoint.model, checkpoint.prior, device=self.device, runner=self.inference,
-                metrics=self.metrics, max_batch_size=self.settings.max_batch_size,
+                metrics=self.metrics, max_batch_size=self.settings.batch_size_for(self.device),
                 max_wait_s=self.settings.max_wait_ms / 1000, queue_size=self.settings.queue_size,
                 timeout_s=self.settings.request_timeout_s,
             )  # fmt: skip

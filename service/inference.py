@@ -16,6 +16,7 @@ import itertools
 import multiprocessing
 import os
 import pickle
+import signal
 import socket
 import struct
 from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
@@ -39,8 +40,9 @@ class Encoded(NamedTuple):
 
 
 class Decoded(NamedTuple):
-    images: np.ndarray  # (n, C, H, W) uint8
-    pngs: list[str] | None  # base64 PNG per image, where asked for
+    # PNGs where asked for (the arrays then stay behind: unpickling them cost the event loop time), else arrays
+    images: np.ndarray | None  # (n, C, H, W) uint8
+    pngs: list[str] | None  # base64 PNG per image
 
 
 class Batch(NamedTuple):
@@ -198,6 +200,10 @@ def _receive(sock: socket.socket) -> tuple[int, Any]:
 
 def _serve(sock: socket.socket, checkpoints: dict[str, str], device: str, threads: int) -> None:
     """The inference process: load the models, then answer batches until the socket closes."""
+    # Its life follows the socket: the API process drains, then closes it (or dies, which closes it too).
+    # Ctrl+C or a SIGTERM to the whole process group must not end it before the drain is over.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         load(checkpoints, device, threads)
     except Exception as error:
@@ -251,6 +257,8 @@ def run(batch: Batch) -> Output:
             results.append(Encoded(pieces[0], pieces[1] if len(pieces) > 1 else None))
         else:
             images = pieces[0]
-            results.append(Decoded(images, [encode_png_base64(image) for image in images] if png else None))
+            results.append(
+                Decoded(None, [encode_png_base64(image) for image in images]) if png else Decoded(images, None)
+            )
     memory = torch.cuda.memory_allocated(device) if device.type == "cuda" else None
     return Output(results, memory)

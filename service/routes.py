@@ -228,6 +228,7 @@ async def decode(body: DecodeRequest, request: Request, catalog: CatalogDep, set
     latents = np.asarray(body.latents, dtype=np.float32)
     decoded = await through_worker(served.worker.decode(latents, labels, png=not grid))
     if grid:
+        assert decoded.images is not None
         return await png_grid(catalog, decoded.images)
     assert decoded.pngs is not None
     return _json(ImagesResponse(model=served.name, images=decoded.pngs))
@@ -270,6 +271,7 @@ async def sample(
     labels = resolve_labels(served, [label] * n, n, needed=True, what="sample") if label is not None else None
     drawn = await through_worker(served.worker.sample(n, labels, seed, png=format == "json"))
     if format == "png":
+        assert drawn.images is not None
         return await png_grid(catalog, drawn.images)
     assert drawn.pngs is not None
     return _json(

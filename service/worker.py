@@ -53,7 +53,7 @@ class InferenceFailed(Exception):
 class Sampled(NamedTuple):
     latents: np.ndarray  # (n, latent_dim) float32
     labels: list[int] | None
-    images: np.ndarray  # (n, C, H, W) uint8
+    images: np.ndarray | None  # (n, C, H, W) uint8, unless PNGs were asked for
     pngs: list[str] | None  # base64 PNG per image, where asked for
     seed: int
 
@@ -95,6 +95,8 @@ class ModelWorker:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
         self._set_aside: collections.deque[_Job] = collections.deque()  # other operation, next batch
         self._task: asyncio.Task[None] | None = None
+        self._expiring: asyncio.Task[None] | None = None
+        self._admitted: collections.deque[_Job] = collections.deque()  # oldest first, for the timeout
         self._closing = False
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -104,6 +106,7 @@ class ModelWorker:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"worker-{self.name}")
+        self._expiring = asyncio.create_task(self._expire(), name=f"expire-{self.name}")
 
     async def stop(self) -> None:
         """Refuse new requests, finish the admitted ones, then stop."""
@@ -114,10 +117,11 @@ class ModelWorker:
             and (self._queue.qsize() or self._set_aside or self._in_flight)
         ):
             await asyncio.sleep(0.01)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._expiring):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     # the three operations
 
@@ -128,13 +132,13 @@ class ModelWorker:
         return result
 
     async def decode(self, latents: np.ndarray, labels: list[int] | None, *, png: bool = False) -> Decoded:
-        """(n, latent_dim) float32 codes -> (n, C, H, W) uint8 images, and their PNGs if `png`."""
+        """(n, latent_dim) float32 codes -> (n, C, H, W) uint8 images, or their PNGs if `png`."""
         result = await self._submit("decode", latents, labels, png=png)
         assert isinstance(result, Decoded)
         return result
 
     async def sample(self, n: int, labels: list[int] | None, seed: int | None, *, png: bool = False) -> Sampled:
-        """n images from the prior (and their PNGs if `png`); the same seed gives the same images."""
+        """n images from the prior (or their PNGs if `png`); the same seed gives the same images."""
         assert self.prior is not None, "sampling needs a prior"
         seed = secrets.randbits(63) if seed is None else seed
         generator = torch.Generator().manual_seed(seed)
@@ -155,18 +159,28 @@ class ModelWorker:
         if self._closing:
             raise ShuttingDown(f"model {self.name} is shutting down")
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        job = _Job(operation, inputs, labels, future, png)
         try:
-            self._queue.put_nowait(_Job(operation, inputs, labels, future, png))
+            self._queue.put_nowait(job)
         except asyncio.QueueFull:
             self._metrics.rejected.labels(self.name, "queue_full").inc()
             raise Overloaded(f"model {self.name} has {self._queue.maxsize} requests waiting") from None
+        self._admitted.append(job)
         self._queue_depth.set(self._queue.qsize())
-        try:
-            async with asyncio.timeout(self.timeout_s):  # on timeout the future is cancelled, so the job skipped
-                return await future
-        except TimeoutError:
-            self._metrics.rejected.labels(self.name, "timeout").inc()
-            raise TimedOut(f"model {self.name} did not answer within {self.timeout_s:g} s") from None
+        return await future  # the watchdog (_expire) fails it with TimedOut past the timeout
+
+    async def _expire(self) -> None:
+        """Fail admitted requests older than the timeout with TimedOut (skipped if still queued).
+
+        One timer for all of them: a timeout per request cost the busy event loop a timer each."""
+        while True:
+            await asyncio.sleep(self.timeout_s / 10)
+            too_old = time.monotonic() - self.timeout_s
+            while self._admitted and (self._admitted[0].future.done() or self._admitted[0].enqueued < too_old):
+                job = self._admitted.popleft()
+                if not job.future.done():
+                    self._metrics.rejected.labels(self.name, "timeout").inc()
+                    job.future.set_exception(TimedOut(f"model {self.name} did not answer within {self.timeout_s:g} s"))
 
     async def _next_job(self, timeout: float | None) -> _Job | None:
         """The next job: at once if one waits, else within `timeout` seconds (None: however long)."""
