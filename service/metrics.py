@@ -26,7 +26,8 @@ class Metrics:
             buckets=BATCH_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.inference = Histogram(
-            "aeserve_inference_seconds", "time of one batched forward pass", ("model", "operation"),
+            "aeserve_inference_seconds", "a batch from the inference runner, queueing there included",
+            ("model", "operation"),
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.queue_depth = Gauge(
