@@ -26,7 +26,7 @@ class Metrics:
             buckets=BATCH_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.inference = Histogram(
-            "aeserve_inference_seconds", "a batch from the inference runner, queueing there included",
+            "aeserve_inference_seconds", "time a batch spends at the inference runner, queueing included",
             ("model", "operation"),
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
