@@ -37,7 +37,7 @@ def _not_yet(reason: str):
     "name",
     [
         "ae",
-        pytest.param("vae", marks=_not_yet("FD/noise 0.137: blurry samples between classes")),
+        pytest.param("vae", marks=_not_yet("FD/noise 0.121: blurry samples between classes")),
         "cvae",
         pytest.param(
             "aae", marks=_not_yet("FD/noise 0.146: codes near the prior, reconstructions blurrier than the AE's")
@@ -68,7 +68,7 @@ def test_the_best_conditional_model_is_as_recognisable_as_real_images(defaults):
         "cvae",
         "aae-supervised",
         "aae-mixture",
-        pytest.param("aae-swissroll", marks=_not_yet("0.83 of real: sandals and shirts smear along the roll")),
+        "aae-swissroll",
     ],
 )
 def test_every_conditional_model_is_at_least_90_percent_as_recognisable(defaults, name):
