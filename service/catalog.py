@@ -121,7 +121,7 @@ class Catalog:
             loaded[name] = (path, checkpoint)
         self.inference = inference.runner(
             self.device, {name: path for name, (path, _) in loaded.items()},
-            in_process=self.settings.inference_process, threads=self.settings.torch_threads,
+            own_process=self.settings.inference_process, threads=self.settings.torch_threads,
         )  # fmt: skip
         for name, (_, checkpoint) in loaded.items():
             assert isinstance(checkpoint.model, Autoencoder)

@@ -261,7 +261,7 @@ class ModelWorker:
         """The jobs as one message: their rows stacked, in order."""
         labels = [label for job in jobs if job.labels is not None for label in job.labels]
         return Batch(
-            model=self.name if self._runner.in_process else self.model,  # the process has its own copy
+            model=self.name if self._runner.own_process else self.model,  # the process has its own copy
             operation=jobs[0].operation,
             inputs=np.concatenate([job.inputs for job in jobs]),
             labels=np.asarray(labels, dtype=np.int64) if labels else None,  # a model takes labels for all or none

@@ -38,3 +38,24 @@ async def test_a_dead_inference_process_fails_requests_clearly_and_readiness(mak
         assert response.headers["content-type"] == "application/problem+json"
         assert "inference failed on model tiny-vae" in response.json()["detail"]
         assert (await client.get("/readyz")).status_code == 503
+
+
+def test_frames_to_and_from_the_inference_process_round_trip_without_pickle():
+    import numpy as np
+
+    from service.inference import Batch, Decoded, Encoded, Output, _pack, _unpack
+
+    batch = Batch("vae", "decode", np.arange(6, dtype=np.float32).reshape(3, 2), None, [1, 2], [True, False], 32)
+    output = Output(
+        [
+            Encoded(np.ones((1, 2), np.float32), None),
+            Decoded(None, ["iVBORw0K"]),
+            Decoded(np.zeros((1, 1, 2, 2), np.uint8), None),
+        ],
+        None,
+    )
+    for key, payload in [(1, batch), (2, output), (3, {"error": "RuntimeError: device lost"}), (0, "ready")]:
+        data = _pack(key, payload)
+        got_key, got = _unpack(data)
+        assert got_key == key and type(got) is type(payload)
+        assert repr(got) == repr(payload)  # numpy arrays compare by repr here: same values, dtypes, shapes
