@@ -31,6 +31,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # process. Frozen, the collector stops walking it: each full collection otherwise stalled every
         # request for ~115 ms, about every half second under load (py-spy and gc.callbacks, bench/serve.py).
         gc.freeze()
+        # Requests in flight hold objects across event-loop turns (the ceiling's requests never do), so
+        # the default young-generation threshold of 700 ran ~600 collections a second under load, most of
+        # them promoting live requests to older generations that were then collected again: about a tenth
+        # of the event loop's CPU (gc.callbacks, bench/serve.py). 50,000 lets request objects die first.
+        gc.set_threshold(50_000, 20, 100)
         yield
         await catalog.close()
 
@@ -39,12 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Generative autoencoders (AE, VAE, AAE) over HTTP: encode images, decode latents, sample new images.",
         lifespan=lifespan,
+        # the routes themselves, not include_router: FastAPI >= 0.137 keeps included routers as a tree and
+        # matches a request through it twice, ~17 µs a request (py-spy under bench/serve.py's load)
+        routes=[*api.routes, *health.routes],
     )
     app.state.settings = settings
     app.state.catalog = catalog  # empty, so not ready, until the lifespan has loaded the models
     install_error_handlers(app)
-    app.include_router(health)
-    app.include_router(api)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
     async def prometheus() -> Response:

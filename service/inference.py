@@ -105,6 +105,7 @@ class ProcessRunner:
             raise RuntimeError(f"the inference process failed to start: {ready}")
         self._socket.setblocking(False)
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._opening = asyncio.Lock()
         self._pending: dict[int, asyncio.Future[Output]] = {}
         self._ids = itertools.count(1)
         self._reading: asyncio.Task[None] | None = None
@@ -114,8 +115,10 @@ class ProcessRunner:
         if self._dead is not None:
             raise BrokenExecutor(self._dead)
         if self._streams is None:
-            self._streams = await asyncio.open_connection(sock=self._socket)
-            self._reading = asyncio.create_task(self._read(self._streams[0]), name="inference-results")
+            async with self._opening:  # the first batches can come together: one connection for all
+                if self._streams is None:
+                    self._streams = await asyncio.open_connection(sock=self._socket)
+                    self._reading = asyncio.create_task(self._read(self._streams[0]), name="inference-results")
         key = next(self._ids)
         future: asyncio.Future[Output] = asyncio.get_running_loop().create_future()
         self._pending[key] = future

@@ -90,9 +90,10 @@ class ModelWorker:
         self.name, self.model, self.prior, self.device = name, model, prior, device
         self._runner, self._metrics = runner, metrics
         self.broken = False  # the runner can run nothing more (its process died): the service is not ready
-        self._queue_depth = metrics.queue_depth.labels(name)
         self.max_batch_size, self.max_wait_s, self.timeout_s = max_batch_size, max_wait_s, timeout_s
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
+        # read when scraped: setting a gauge takes a lock, twice a request
+        metrics.queue_depth.labels(name).set_function(self._queue.qsize)
         self._set_aside: collections.deque[_Job] = collections.deque()  # other operation, next batch
         self._task: asyncio.Task[None] | None = None
         self._expiring: asyncio.Task[None] | None = None
@@ -166,7 +167,6 @@ class ModelWorker:
             self._metrics.rejected.labels(self.name, "queue_full").inc()
             raise Overloaded(f"model {self.name} has {self._queue.maxsize} requests waiting") from None
         self._admitted.append(job)
-        self._queue_depth.set(self._queue.qsize())
         return await future  # the watchdog (_expire) fails it with TimedOut past the timeout
 
     async def _expire(self) -> None:
@@ -196,7 +196,6 @@ class ModelWorker:
                     job = await self._queue.get()
             except TimeoutError:
                 return None
-        self._queue_depth.set(self._queue.qsize())
         return job
 
     async def _gather(self) -> list[_Job]:

@@ -108,6 +108,7 @@ async def test_a_full_queue_answers_503_with_retry_after(make_client):
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
         assert "requests waiting" in refused.json()["detail"]
+        assert 'aeserve_queue_depth{model="tiny-vae"} 1.0' in (await client.get("/metrics")).text
         release.set()
         assert [(await each).status_code for each in admitted] == [200] * (IN_FLIGHT + 1)
         other_model = await client.get("/sample?model=tiny-ae")

@@ -27,6 +27,20 @@ async def test_the_inference_process_answers_as_the_thread_does(make_client):
     assert in_process == in_thread
 
 
+async def test_a_burst_of_first_requests_shares_one_connection_to_the_inference_process(make_client):
+    # the first batches can reach the runner together, before its connection is open: each once opened
+    # its own stream over the one socket, and the process's answers went to a closed one
+    import asyncio
+
+    async with make_client(inference_process=True) as (client, _):
+        latents = [[[index / 64, 0.0, 0.5, -0.5]] for index in range(64)]
+        responses = await asyncio.gather(
+            *(client.post("/decode", json={"model": "tiny-vae", "latents": rows}) for rows in latents)
+        )
+        assert [response.status_code for response in responses] == [200] * 64
+        assert (await client.get("/readyz")).status_code == 200
+
+
 async def test_a_dead_inference_process_fails_requests_clearly_and_readiness(make_client):
     async with make_client(inference_process=True) as (client, app):
         assert (await client.get("/readyz")).status_code == 200
