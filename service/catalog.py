@@ -118,6 +118,7 @@ class Catalog:
                 log.error("not serving %s: %s", path.name, error)
                 self.failed[name] = str(error).replace(str(path), path.name)  # clients need no server paths
                 continue
+            inference.for_inference(checkpoint.model)  # in a thread these objects run the batches
             loaded[name] = (path, checkpoint)
         self.inference = inference.runner(
             self.device, {name: path for name, (path, _) in loaded.items()},

@@ -276,7 +276,13 @@ def load(checkpoints: dict[str, str], device: str, threads: int) -> None:
     for name, path in checkpoints.items():
         model = models.load(path, device).model
         assert isinstance(model, Autoencoder)
-        _models[name] = model.eval()
+        _models[name] = for_inference(model)
+
+
+def for_inference(model: Autoencoder) -> Autoencoder:
+    """Eval mode, convolution weights channels-last: oneDNN's faster layout on CPU (vae /decode under load:
+    ~175 -> ~145 µs of inference-process CPU a request, bench/serve.py). Values move by float rounding only."""
+    return model.eval().to(memory_format=torch.channels_last)
 
 
 @torch.inference_mode()
