@@ -281,8 +281,9 @@ def load(checkpoints: dict[str, str], device: str, threads: int) -> None:
 
 def for_inference(model: Autoencoder) -> Autoencoder:
     """Eval mode, convolution weights channels-last: oneDNN's faster layout on CPU (vae /decode under load:
-    ~175 -> ~145 µs of inference-process CPU a request, bench/serve.py). Values move by float rounding only."""
-    return model.eval().to(memory_format=torch.channels_last)
+    ~175 -> ~145 µs of inference-process CPU a request, bench/serve.py). Values move by float rounding only.
+    (`memory_format` is documented for Module.to but missing from its type stubs.)"""
+    return model.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 @torch.inference_mode()
