@@ -17,6 +17,7 @@ import torch
 
 import models
 from service.images import encode_png_base64
+from service.inference import for_inference
 
 
 class DecodeAPI(ls.LitAPI):
@@ -25,7 +26,7 @@ class DecodeAPI(ls.LitAPI):
         self.checkpoint = checkpoint
 
     def setup(self, device: str) -> None:
-        self.model = models.load(self.checkpoint, device).model.eval()
+        self.model = for_inference(models.load(self.checkpoint, device).model)  # as aeserve prepares it
         self.device = device
 
     # no annotations: LitServe reads them to build its endpoint, and without one it parses the JSON itself

@@ -16,7 +16,9 @@ For one small (MLP) and one convolutional default model:
    encoder, LitServe's dynamic batching at the same max batch size and wait.
 
 Load comes from wrk (compiled C, one thread, bench/load.lua), for a fixed time after a warm-up at the
-same concurrency. Each row reports the CPU the client and the server used (cores, from the OS): a
+same concurrency. The HTTP ceiling and both aeserve setups run side by side and take turns, point by
+point, for several rounds; each figure is the median round, so a slow spell of the machine weighs on
+every side of a ratio alike. Each row reports the CPU the client and the server used (cores, from the OS): a
 client far below one core is not what limits the rate.
 """
 
@@ -46,6 +48,7 @@ import torch
 import models
 from models import draw_codes
 from service.images import encode_png_base64
+from service.inference import for_inference
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +83,7 @@ def _images_png(images: torch.Tensor) -> list[str]:
 def in_process_ceiling(name: str, seconds: float) -> dict[str, float]:
     """Images/s of decode + PNG encoding in this process, per batch size; and /sample's work at n=256."""
     checkpoint = models.load(CHECKPOINTS / f"{name}.safetensors", "cpu")
-    model, prior = checkpoint.model.eval(), checkpoint.prior
+    model, prior = for_inference(checkpoint.model), checkpoint.prior  # as the service prepares it
     assert prior is not None
     generator = torch.Generator().manual_seed(0)
     rates: dict[str, float] = {}
@@ -180,10 +183,20 @@ def load(
     }
 
 
+def median(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median rate (its latencies and CPU belong to it), with every run's rate kept."""
+    ordered = sorted(runs, key=lambda run: run["requests_per_s"])
+    return {
+        **ordered[len(ordered) // 2],
+        "errors": sum(run["errors"] for run in runs),  # zero errors means in every round
+        "rates_of_each_round": [round(run["requests_per_s"]) for run in runs],
+    }
+
+
 # the run
 
 
-def measure(seconds: float, warmup: float, logs: Path) -> dict[str, Any]:
+def measure(seconds: float, warmup: float, rounds: int, logs: Path) -> dict[str, Any]:
     defaults = Settings()
     results: dict[str, Any] = {name: {"points": []} for name in MODELS}
 
@@ -216,19 +229,32 @@ def measure(seconds: float, warmup: float, logs: Path) -> dict[str, Any]:
         ("aeserve unbatched", [_python(), "-m", "service", "--port", str(PORTS["aeserve-unbatched"])],
          {**aeserve_env, "AESERVE_MAX_BATCH_SIZE": "1"}, PORTS["aeserve-unbatched"], "/decode"),
     ]  # fmt: skip
-    for system, command, env, port, path in setups:
-        base = f"http://127.0.0.1:{port}"
-        with server(command, env, f"{base}/readyz", logs / f"{system.replace(' ', '-')}.log") as process:
-            for name in MODELS:
-                for concurrency in CONCURRENCY:
-                    record(name, system, concurrency, load(base + path, concurrency, seconds, warmup,
-                                                           body(name, "aeserve"), process))  # fmt: skip
-                if system == "aeserve":
-                    url = f"{base}/sample?model={name}&n={SAMPLE_N}"
-                    figures = load(url, 1, seconds, warmup, {"BENCH_METHOD": "GET"}, process)
-                    figures["images_per_s"] = figures["requests_per_s"] * SAMPLE_N
-                    results[name]["sample"] = figures
-                    print(f"{name:12s} GET /sample?n={SAMPLE_N}: {figures['images_per_s']:.0f} images/s", flush=True)
+    # The three are up together (an idle one takes no CPU) and take turns: `rounds` rounds of the same point,
+    # each system once per round, and the median of each. A machine that slows down for a while then slows
+    # every side of a ratio alike, not whichever system it happened to be measuring.
+    with contextlib.ExitStack() as running:
+        processes = {
+            system: running.enter_context(
+                server(command, env, f"http://127.0.0.1:{port}/readyz", logs / f"{system.replace(' ', '-')}.log")
+            )
+            for system, command, env, port, _ in setups
+        }
+        for name in MODELS:
+            for concurrency in CONCURRENCY:
+                taken: dict[str, list[dict[str, float]]] = {system: [] for system, *_ in setups}
+                for _ in range(rounds):
+                    for system, _, _, port, path in setups:
+                        url = f"http://127.0.0.1:{port}{path}"
+                        taken[system].append(
+                            load(url, concurrency, seconds, warmup, body(name, "aeserve"), processes[system])
+                        )
+                for system, figures in taken.items():
+                    record(name, system, concurrency, median(figures))
+            url = f"http://127.0.0.1:{PORTS['aeserve']}/sample?model={name}&n={SAMPLE_N}"
+            figures = load(url, 1, seconds, warmup, {"BENCH_METHOD": "GET"}, processes["aeserve"])
+            figures["images_per_s"] = figures["requests_per_s"] * SAMPLE_N
+            results[name]["sample"] = figures
+            print(f"{name:12s} GET /sample?n={SAMPLE_N}: {figures['images_per_s']:.0f} images/s", flush=True)
     batch = defaults.batch_size_for(torch.device("cpu"))
     for index, name in enumerate(MODELS):
         port = PORTS["litserve"] + index
@@ -318,7 +344,8 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10, help="measured seconds per point")
+    parser.add_argument("--seconds", type=float, default=6, help="measured seconds per point and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the ceiling and aeserve points, taking turns")
     parser.add_argument("--warmup", type=float, default=2, help="warm-up seconds per point")
     parser.add_argument("--out", type=Path, default=OUT_DIR, help="where serve.json and serve.png go")
     args = parser.parse_args()
@@ -326,13 +353,14 @@ def main() -> None:
         sys.exit("wrk is missing: apt-get install wrk")
     logs = Path(tempfile.mkdtemp(prefix="aeserve-bench-"))
     started = time.perf_counter()
-    results = measure(args.seconds, args.warmup, logs)
+    results = measure(args.seconds, args.warmup, args.rounds, logs)
     summary = ratios(results)
     print(json.dumps(summary, indent=2))
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "machine": machine(),
         "seconds_per_point": args.seconds,
+        "rounds": args.rounds,
         "warmup_seconds": args.warmup,
         "wall_seconds": round(time.perf_counter() - started),
         "settings": {
