@@ -17,7 +17,7 @@ import torch
 
 import models
 from service.images import encode_png_base64
-from service.inference import for_inference
+from service.inference import for_inference, keep_freed_memory
 
 
 class DecodeAPI(ls.LitAPI):
@@ -26,6 +26,7 @@ class DecodeAPI(ls.LitAPI):
         self.checkpoint = checkpoint
 
     def setup(self, device: str) -> None:
+        keep_freed_memory()  # as aeserve's inference process does
         self.model = for_inference(models.load(self.checkpoint, device).model)  # as aeserve prepares it
         self.device = device
 

@@ -48,7 +48,7 @@ import torch
 import models
 from models import draw_codes
 from service.images import encode_png_base64
-from service.inference import for_inference
+from service.inference import for_inference, keep_freed_memory
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +82,7 @@ def _images_png(images: torch.Tensor) -> list[str]:
 @torch.inference_mode()
 def in_process_ceiling(name: str, seconds: float) -> dict[str, float]:
     """Images/s of decode + PNG encoding in this process, per batch size; and /sample's work at n=256."""
+    keep_freed_memory()  # as the inference process does
     checkpoint = models.load(CHECKPOINTS / f"{name}.safetensors", "cpu")
     model, prior = for_inference(checkpoint.model), checkpoint.prior  # as the service prepares it
     assert prior is not None
