@@ -59,6 +59,7 @@ MODELS = ("aae-mixture", "vae")  # a small MLP model and a convolutional one
 CONCURRENCY = (1, 16, 64)
 BATCHES = (1, 8, 64, 256)
 SAMPLE_N = 256
+INFERENCE_THREADS = Settings().torch_threads or max(1, (os.cpu_count() or 1) - 1)  # the service's default
 PORTS = {"ceiling": 8201, "aeserve": 8202, "aeserve-unbatched": 8203, "litserve": 8204}  # litserve: +1 per model
 TARGETS = {
     "vs_litserve_c64": 1.5,  # throughput ratio, with p99 no worse
@@ -82,7 +83,10 @@ def _images_png(images: torch.Tensor) -> list[str]:
 @torch.inference_mode()
 def in_process_ceiling(name: str, seconds: float) -> dict[str, float]:
     """Images/s of decode + PNG encoding in this process, per batch size; and /sample's work at n=256."""
-    keep_freed_memory()  # as the inference process does
+    # as the inference process runs: its allocator settings and its torch threads (every core but the
+    # event loop's); with every core, the ceiling would count the one the service keeps for HTTP
+    keep_freed_memory()
+    torch.set_num_threads(INFERENCE_THREADS)
     checkpoint = models.load(CHECKPOINTS / f"{name}.safetensors", "cpu")
     model, prior = for_inference(checkpoint.model), checkpoint.prior  # as the service prepares it
     assert prior is not None
