@@ -48,7 +48,7 @@ import torch
 import models
 from models import draw_codes
 from service.images import encode_png_base64
-from service.inference import for_inference, keep_freed_memory
+from service.inference import default_threads, for_inference, keep_freed_memory
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ MODELS = ("aae-mixture", "vae")  # a small MLP model and a convolutional one
 CONCURRENCY = (1, 16, 64)
 BATCHES = (1, 8, 64, 256)
 SAMPLE_N = 256
-INFERENCE_THREADS = Settings().torch_threads or max(1, (os.cpu_count() or 1) - 1)  # the service's default
+INFERENCE_THREADS = Settings().torch_threads or default_threads()
 PORTS = {"ceiling": 8201, "aeserve": 8202, "aeserve-unbatched": 8203, "litserve": 8204}  # litserve: +1 per model
 TARGETS = {
     "vs_litserve_c64": 1.5,  # throughput ratio, with p99 no worse

@@ -174,7 +174,12 @@ def runner(device: torch.device, checkpoints: dict[str, Path], *, own_process: b
     """The device's runner: a process of its own (`own_process`), or a thread of this one."""
     if not own_process:
         return ThreadRunner(device)
-    return ProcessRunner(device, checkpoints, threads or max(1, (os.cpu_count() or 1) - 1))  # a core for the loop
+    return ProcessRunner(device, checkpoints, threads or default_threads())
+
+
+def default_threads() -> int:
+    """Torch threads of the inference process unless set: every core but one, which the event loop keeps."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 _HEADER = struct.Struct("!Q")
