@@ -14,53 +14,23 @@ import asyncio
 import contextlib
 import ctypes
 import itertools
-import json
 import multiprocessing
 import os
 import signal
 import socket
-import struct
 from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 
 import models
 from models import Autoencoder
+from service.frames import HEADER, Batch, Decoded, Encoded, Output, pack, receive, send, unpack
 from service.images import encode_png_base64
 
-Operation = Literal["encode", "decode"]
 _models: dict[str, Autoencoder] = {}  # in the inference process: name -> model on its device
-
-
-class Encoded(NamedTuple):
-    latents: np.ndarray  # (n, latent_dim) float32
-    log_variances: np.ndarray | None  # (n, latent_dim) for VAEs
-
-
-class Decoded(NamedTuple):
-    # PNGs where asked for (the arrays then stay behind: unpickling them cost the event loop time), else arrays
-    images: np.ndarray | None  # (n, C, H, W) uint8
-    pngs: list[str] | None  # base64 PNG per image
-
-
-class Batch(NamedTuple):
-    """What crosses to the inference process: one model, one operation, the requests' rows in order."""
-
-    model: str | Autoencoder  # the name in the inference process, or in a thread the model itself
-    operation: Operation
-    inputs: np.ndarray  # uint8 images (n, C, H, W) to encode, or float32 codes (n, latent_dim) to decode
-    labels: np.ndarray | None  # (n,) int64 where the model takes labels
-    sizes: list[int]  # rows per request
-    png: list[bool]  # per request: also encode its images as PNG
-    max_batch_size: int  # rows per forward pass
-
-
-class Output(NamedTuple):
-    results: list[Encoded | Decoded]  # one per request
-    gpu_memory_bytes: int | None
 
 
 class ThreadRunner:
@@ -82,7 +52,7 @@ class ProcessRunner:
     """One batch at a time in a process of its own, spoken to over a socket pair.
 
     Frames are an 8-byte length and (id, Batch) one way, (id, Output or error) the other, each a JSON
-    header and the arrays' raw bytes (`_pack`): no pickle, even between our own processes.
+    header and the arrays' raw bytes (`service.frames`): no pickle, even between our own processes.
     The event loop writes and reads them itself (asyncio streams): no helper thread in this process,
     whose GIL wait behind the busy event loop made every round trip through a ProcessPoolExecutor
     cost ~10 ms under load (against 0.2 ms idle).
@@ -100,7 +70,7 @@ class ProcessRunner:
         self.process.start()
         theirs.close()
         self._socket.settimeout(300)  # loading the models; then the event loop takes the socket over
-        _, ready = _receive(self._socket)
+        _, ready = receive(self._socket)
         if ready != "ready":
             self.process.join(10)
             raise RuntimeError(f"the inference process failed to start: {ready}")
@@ -123,9 +93,9 @@ class ProcessRunner:
         key = next(self._ids)
         future: asyncio.Future[Output] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
-        data = _pack(key, batch)
+        data = pack(key, batch)
         try:
-            self._streams[1].write(_HEADER.pack(len(data)) + data)
+            self._streams[1].write(HEADER.pack(len(data)) + data)
             await self._streams[1].drain()
         except ConnectionError as error:
             self._pending.pop(key, None)
@@ -136,8 +106,8 @@ class ProcessRunner:
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                (length,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-                key, output = _unpack(await reader.readexactly(length))
+                (length,) = HEADER.unpack(await reader.readexactly(HEADER.size))
+                key, output = unpack(await reader.readexactly(length))
                 future = self._pending.pop(key, None)
                 if future is None or future.done():
                     continue
@@ -182,76 +152,6 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
-_HEADER = struct.Struct("!Q")
-
-
-_MESSAGES = {kind.__name__: kind for kind in (Batch, Output, Encoded, Decoded)}
-
-
-def _pack(key: int, payload: Any) -> bytes:
-    """(key, payload) as a JSON header and the raw bytes of its arrays. Payloads are the NamedTuples
-    above, lists, dicts, strings, numbers and numpy arrays."""
-    arrays: list[np.ndarray] = []
-
-    def tree(value: Any) -> Any:
-        if isinstance(value, np.ndarray):
-            arrays.append(np.ascontiguousarray(value))
-            return {"array": len(arrays) - 1, "dtype": value.dtype.str, "shape": list(value.shape)}
-        if isinstance(value, tuple) and type(value).__name__ in _MESSAGES:
-            return {"message": type(value).__name__, "fields": [tree(field) for field in value]}
-        if isinstance(value, list):
-            return [tree(item) for item in value]
-        if isinstance(value, dict):
-            return {"dict": {name: tree(item) for name, item in value.items()}}
-        return value
-
-    header = json.dumps({"key": key, "payload": tree(payload), "bytes": [a.nbytes for a in arrays]}).encode()
-    return _HEADER.pack(len(header)) + header + b"".join(a.tobytes() for a in arrays)
-
-
-def _unpack(data: bytes) -> tuple[int, Any]:
-    (length,) = _HEADER.unpack_from(data)
-    header = json.loads(data[_HEADER.size : _HEADER.size + length])
-    body = memoryview(bytearray(data[_HEADER.size + length :]))  # writable: torch.from_numpy wants that
-    offsets = np.cumsum([0, *header["bytes"]])
-
-    def value(node: Any) -> Any:
-        if isinstance(node, list):
-            return [value(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if "array" in node:
-            start, end = offsets[node["array"]], offsets[node["array"] + 1]
-            return np.frombuffer(body[start:end], dtype=np.dtype(node["dtype"])).reshape(node["shape"])
-        if "message" in node:
-            return _MESSAGES[node["message"]](*(value(field) for field in node["fields"]))
-        return {name: value(item) for name, item in node["dict"].items()}
-
-    return header["key"], value(header["payload"])
-
-
-def _send(sock: socket.socket, key: int, payload: Any) -> None:
-    data = _pack(key, payload)
-    sock.sendall(_HEADER.pack(len(data)) + data)
-
-
-def _receive(sock: socket.socket) -> tuple[int, Any]:
-    """One frame, or EOFError when the other side has closed."""
-
-    def exactly(size: int) -> bytes:
-        chunks, left = [], size
-        while left:
-            chunk = sock.recv(min(left, 1 << 20))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-
-    (length,) = _HEADER.unpack(exactly(_HEADER.size))
-    return _unpack(exactly(length))
-
-
 def _serve(sock: socket.socket, checkpoints: dict[str, str], device: str, threads: int) -> None:
     """The inference process: load the models, then answer batches until the socket closes."""
     # Its life follows the socket: the API process drains, then closes it (or dies, which closes it too).
@@ -262,19 +162,19 @@ def _serve(sock: socket.socket, checkpoints: dict[str, str], device: str, thread
     try:
         load(checkpoints, device, threads)
     except Exception as error:
-        _send(sock, 0, f"{type(error).__name__}: {error}")
+        send(sock, 0, f"{type(error).__name__}: {error}")
         return
-    _send(sock, 0, "ready")
+    send(sock, 0, "ready")
     while True:
         try:
-            key, batch = _receive(sock)
+            key, batch = receive(sock)
         except EOFError:
             return
         try:
             output: Any = run(batch)
         except Exception as error:  # its words travel; the parent raises them as a RuntimeError
             output = {"error": f"{type(error).__name__}: {error}"}
-        _send(sock, key, output)
+        send(sock, key, output)
 
 
 def keep_freed_memory() -> None:

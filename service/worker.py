@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from models import Autoencoder, Prior, draw_codes
-from service.inference import Batch, Decoded, Encoded, Operation, Output, Runner
+from service.frames import Batch, Decoded, Encoded, Operation, Output
+from service.inference import Runner
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)

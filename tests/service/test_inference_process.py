@@ -57,7 +57,7 @@ async def test_a_dead_inference_process_fails_requests_clearly_and_readiness(mak
 def test_frames_to_and_from_the_inference_process_round_trip_without_pickle():
     import numpy as np
 
-    from service.inference import Batch, Decoded, Encoded, Output, _pack, _unpack
+    from service.frames import Batch, Decoded, Encoded, Output, pack, unpack
 
     batch = Batch("vae", "decode", np.arange(6, dtype=np.float32).reshape(3, 2), None, [1, 2], [True, False], 32)
     output = Output(
@@ -69,7 +69,7 @@ def test_frames_to_and_from_the_inference_process_round_trip_without_pickle():
         None,
     )
     for key, payload in [(1, batch), (2, output), (3, {"error": "RuntimeError: device lost"}), (0, "ready")]:
-        data = _pack(key, payload)
-        got_key, got = _unpack(data)
+        data = pack(key, payload)
+        got_key, got = unpack(data)
         assert got_key == key and type(got) is type(payload)
         assert repr(got) == repr(payload)  # numpy arrays compare by repr here: same values, dtypes, shapes
