@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
+from torch import nn
 
 from models.base import Autoencoder, AutoencoderConfig
 from models.nets import Discriminator, one_hot
@@ -27,6 +28,10 @@ from models.nets import Discriminator, one_hot
 class AAEConfig(AutoencoderConfig):
     variant: Literal["plain", "supervised", "label-prior"] = "plain"
     discriminator_hidden: int = 512  # width of the discriminator's two hidden layers
+    # For a standard Gaussian prior: a BatchNorm without scale or shift on the codes gives them zero mean and
+    # unit variance per dimension by construction, so the adversary only has the shape left to match (and the
+    # encoder cannot widen its codes against it, as it otherwise does to keep reconstructions sharp)
+    standardise_codes: bool = False
 
 
 class AAEOutput(NamedTuple):
@@ -40,7 +45,10 @@ class AAE(Autoencoder):
     def __init__(self, config: AAEConfig) -> None:
         super().__init__()
         self.config: AAEConfig = config
-        self.encoder = self._encoder(config.latent_dim)
+        encoder = self._encoder(config.latent_dim)
+        if config.standardise_codes:
+            encoder.head.append(nn.BatchNorm1d(config.latent_dim, affine=False))
+        self.encoder = encoder
         self.decoder = self._decoder(config.num_classes if config.variant == "supervised" else 0)
         # num_classes slots for the labels plus one for "no label"
         label_slots = config.num_classes + 1 if config.variant == "label-prior" else 0

@@ -43,6 +43,11 @@ KINDS = [
     ),
     pytest.param(lambda: AAE(AAEConfig(**SMALL, latent_dim=8)), lambda: GaussianPrior(8), id="aae"),
     pytest.param(
+        lambda: AAE(AAEConfig(**SMALL, latent_dim=8, standardise_codes=True)),
+        lambda: GaussianPrior(8),
+        id="aae-standardised",
+    ),
+    pytest.param(
         lambda: AAE(AAEConfig(**SMALL, variant="supervised", num_classes=10)),
         lambda: GaussianPrior(16),
         id="aae-supervised",

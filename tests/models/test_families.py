@@ -74,6 +74,19 @@ def test_reparameterisation_uses_sigma_not_variance():
     assert draws.std().item() == pytest.approx(3.0, abs=0.03)  # sigma = 3, so not 9
 
 
+def test_standardised_codes_have_zero_mean_and_unit_variance_per_dimension():
+    torch.manual_seed(0)
+    model = AAE(AAEConfig(standardise_codes=True, latent_dim=8, hidden=32))
+    images = torch.rand(256, 1, 28, 28)
+    codes = model.encode(images).latents  # training mode: the batch's own statistics
+    assert codes.mean(0).abs().max() < 1e-4 and torch.allclose(codes.var(0, unbiased=False), torch.ones(8), atol=1e-3)
+    for _ in range(200):  # the running statistics settle on the same data ...
+        model.encode(images)
+    model.eval()  # ... and serve every code alike, one image at a time too
+    assert torch.allclose(model.encode(images[:1]).latents, model.encode(images).latents[:1], atol=1e-5)
+    assert model.encode(images).latents.mean(0).abs().max() < 0.05
+
+
 def test_label_prior_discriminator_has_a_no_label_slot():
     model = AAE(AAEConfig(variant="label-prior", num_classes=4, latent_dim=2, hidden=8, discriminator_hidden=8))
     codes = torch.zeros(3, 2)
