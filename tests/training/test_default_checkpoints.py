@@ -37,7 +37,7 @@ def _not_yet(reason: str):
     "name",
     [
         "ae",
-        pytest.param("vae", marks=_not_yet("FD/noise 0.113: blurry samples between classes")),
+        "vae",
         "cvae",
         pytest.param(
             "aae", marks=_not_yet("FD/noise 0.146: codes near the prior, reconstructions blurrier than the AE's")
