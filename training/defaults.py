@@ -42,8 +42,8 @@ PRESETS: dict[str, ModelPreset] = {
         ModelPreset("ae", "ae", "plain", "ex_post", {**_CONV, "latent_dim": 32}, TrainConfig(epochs=6)),
         # a wider head and a faster start sharpen the samples (FD/noise 0.137 -> 0.121), 22 epochs instead
         # of 14 more so (0.113). 16 dimensions left holes between the classes that prior draws fell into
-        # (three dimensions went unused); 10 or 8 fill better (0.098, 0.096 in 22 epochs), wider heads did not
-        # help reliably (256 and 320: 0.101 at 16-D, 0.096 at 10-D, 0.107 at 8-D)
+        # (three dimensions went unused); 10 or 8 fill better (0.098, 0.096 in 22 epochs; 10-D in 30: 0.094),
+        # wider heads did not help reliably (256 and 320: 0.101 at 16-D, 0.096 at 10-D, 0.107 at 8-D)
         ModelPreset(
             "vae", "vae", "plain", "gaussian", {**_CONV, "hidden": 160, "latent_dim": 10},
             TrainConfig(epochs=30, learning_rate=2e-3),
