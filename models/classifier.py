@@ -2,7 +2,7 @@
 
 Training trains one per data set to judge generated images (is a sample of class 3 recognised as
 class 3? how far are generated features from real ones?) and, as a separate instance, as an
-auxiliary critic that teaches conditional decoders to draw recognisable classes. It lives here
+auxiliary critic that teaches decoders to draw recognisable classes. It lives here
 because it is an nn.Module saved in the same checkpoint format; it is never a served model.
 """
 

@@ -50,3 +50,17 @@ def discriminator_loss(prior_logits: torch.Tensor, code_logits: torch.Tensor) ->
 def generator_loss(code_logits: torch.Tensor) -> torch.Tensor:
     """The encoder wins when the discriminator calls its codes real (non-saturating GAN loss)."""
     return F.binary_cross_entropy_with_logits(code_logits, torch.ones_like(code_logits))
+
+
+def class_confidence_loss(class_logits: torch.Tensor) -> torch.Tensor:
+    """For images drawn without a label, judged by a classifier (CatGAN, Springenberg 2015): each image
+    should be sure of its class (low entropy per image) and the batch should use every class (high
+    entropy of the mean prediction). A blend of two classes scores worse than either; so does a batch of
+    one class. Ranges from -log(num_classes) (every image certain, classes balanced) up to log(num_classes).
+    """
+    log_probabilities = class_logits.log_softmax(1)
+    probabilities = log_probabilities.exp()
+    per_image_entropy = -(probabilities * log_probabilities).sum(1).mean()
+    mean_prediction = probabilities.mean(0)
+    batch_entropy = -(mean_prediction * mean_prediction.clamp_min(1e-12).log()).sum()
+    return per_image_entropy - batch_entropy

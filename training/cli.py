@@ -74,7 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     hyper.add_argument("--hidden", type=int, help="width of the fully connected layers")
     hyper.add_argument("--batch-size", type=int)
     hyper.add_argument("--learning-rate", type=float)
-    hyper.add_argument("--auxiliary-weight", type=float, help="auxiliary-classifier loss weight (conditional models)")
+    hyper.add_argument(
+        "--auxiliary-weight",
+        type=float,
+        help="weight of an auxiliary classifier's loss on decoded prior draws (0: none)",
+    )
     hyper.add_argument(
         "--unlabelled-fraction",
         type=float,

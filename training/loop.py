@@ -2,9 +2,10 @@
 
 Per mini-batch:
 1. Reconstruction phase (all families): encoder + decoder minimise the reconstruction loss (plus the
-   KL term for a VAE). For conditional models an auxiliary classifier, trained beside the model on
-   real images only, scores images decoded from prior draws, and its cross-entropy against the
-   requested label teaches the decoder to draw recognisable classes (AC-GAN style). It is a separate
+   KL term for a VAE). Optionally an auxiliary classifier, trained beside the model on real images
+   only, scores images decoded from prior draws: its cross-entropy against the requested label
+   teaches a conditional decoder to draw recognisable classes (AC-GAN style); its confidence teaches
+   an unconditional one to draw some class rather than a blend (CatGAN style). It is a separate
    network from the evaluation classifier, so the evaluation stays honest.
 2. Regularisation phase (AAE only): the discriminator learns prior draws = real, codes = fake; then
    the encoder learns to fool it.
@@ -40,7 +41,7 @@ class TrainConfig:
     learning_rate: float = 1e-3  # Adam, reconstruction phase; every rate decays to 0 along a cosine
     discriminator_learning_rate: float = 2e-4  # Adam, AAE discriminator
     generator_learning_rate: float = 1e-3  # Adam, AAE encoder fooling the discriminator
-    auxiliary_weight: float = 0.0  # weight of the auxiliary classifier's loss on prior draws (conditional only)
+    auxiliary_weight: float = 0.0  # weight of the auxiliary classifier's loss on prior draws (0: no classifier)
     unlabelled_fraction: float = 0.0  # label-prior AAE: share of codes the discriminator sees as "no label"
     seed: int = 0
 
@@ -70,7 +71,7 @@ def train(
     model.to(device).train()
 
     auxiliary = None
-    if config.auxiliary_weight > 0 and model.samples_by_label:
+    if config.auxiliary_weight > 0:
         auxiliary = Classifier(
             ClassifierConfig(image_shape=model.config.image_shape, num_classes=model.config.num_classes)
         )

@@ -1,4 +1,4 @@
-"""Losses: the closed-form KL against Monte Carlo, reconstruction in nats, the adversarial pair."""
+"""Losses: the closed-form KL against Monte Carlo, reconstruction in nats, the adversarial pair, class confidence."""
 
 import math
 
@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from models.losses import (
+    class_confidence_loss,
     discriminator_loss,
     generator_loss,
     kl_to_standard_normal,
@@ -48,3 +49,12 @@ def test_adversarial_losses_reward_the_right_side():
     confident_wrong = discriminator_loss(torch.full((4,), -10.0), torch.full((4,), 10.0))
     assert confident_right < 0.01 < confident_wrong
     assert generator_loss(torch.full((4,), 10.0)) < 0.01 < generator_loss(torch.full((4,), -10.0))
+
+
+def test_class_confidence_prefers_sure_images_of_every_class():
+    sure_and_balanced = torch.eye(4) * 20  # each image certain of its own class
+    blends = torch.zeros(4, 4)  # each image unsure among all four
+    one_class = torch.zeros(4, 4).index_fill_(1, torch.tensor([2]), 20.0)  # all certain of class 2
+    assert class_confidence_loss(sure_and_balanced).item() == pytest.approx(-math.log(4), abs=1e-4)
+    assert class_confidence_loss(blends).item() == pytest.approx(0.0, abs=1e-6)
+    assert class_confidence_loss(one_class).item() == pytest.approx(0.0, abs=1e-4)
