@@ -20,8 +20,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
-from models.base import Autoencoder, AutoencoderConfig
-from models.nets import Discriminator, one_hot
+from models.base import Autoencoder, AutoencoderConfig, Encoding
+from models.nets import ClassStandardise, Discriminator, one_hot
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +32,11 @@ class AAEConfig(AutoencoderConfig):
     # unit variance per dimension by construction, so the adversary only has the shape left to match (and the
     # encoder cannot widen its codes against it, as it otherwise does to keep reconstructions sharp)
     standardise_codes: bool = False
+    # "supervised" only: standardise the codes within each class instead (the label then goes to the encoder
+    # too). Then no class sits apart in code space, and a prior draw decodes in the style of its requested
+    # class; the encoder alone keeps a class's codes apart from the others', where the decoder never learns
+    # what a draw means for another class
+    standardise_per_class: bool = False
 
 
 class AAEOutput(NamedTuple):
@@ -45,16 +50,24 @@ class AAE(Autoencoder):
     def __init__(self, config: AAEConfig) -> None:
         super().__init__()
         self.config: AAEConfig = config
+        if config.standardise_per_class and (config.variant != "supervised" or config.standardise_codes):
+            raise ValueError("standardise_per_class is for the supervised variant, instead of standardise_codes")
         encoder = self._encoder(config.latent_dim)
         if config.standardise_codes:
             encoder.head.append(nn.BatchNorm1d(config.latent_dim, affine=False))
         self.encoder = encoder
+        if config.standardise_per_class:
+            self.class_standardise = ClassStandardise(num_classes=config.num_classes, dim=config.latent_dim)
         self.decoder = self._decoder(config.num_classes if config.variant == "supervised" else 0)
         # num_classes slots for the labels plus one for "no label"
         label_slots = config.num_classes + 1 if config.variant == "label-prior" else 0
         self.discriminator = Discriminator(
             latent_dim=config.latent_dim, hidden=config.discriminator_hidden, label_slots=label_slots
         )
+
+    @property
+    def takes_labels_to_encode(self) -> bool:
+        return self.config.standardise_per_class
 
     @property
     def takes_labels_to_decode(self) -> bool:
@@ -76,6 +89,13 @@ class AAE(Autoencoder):
         slots = torch.where(labels < 0, self.config.num_classes, labels)  # -1 -> the "no label" slot
         return self.discriminator(latents, one_hot(slots, self.config.num_classes + 1))
 
+    def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> Encoding:
+        if not self.config.standardise_per_class:
+            return super().encode(images, labels)
+        labels_one_hot = self._labels(labels, needed=True)
+        assert labels_one_hot is not None
+        return Encoding(self.class_standardise(self.encoder(images), labels_one_hot), None)
+
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> AAEOutput:
-        latents = self.encode(images).latents
+        latents = self.encode(images, labels).latents
         return AAEOutput(latents, self.decode(latents, labels))

@@ -141,3 +141,35 @@ class Discriminator(nn.Module):
             assert label_slots_one_hot is not None, "this discriminator sees a label slot"
             latents = torch.cat([latents, label_slots_one_hot], dim=1)
         return self.net(latents).squeeze(1)  # (B,)
+
+
+class ClassStandardise(nn.Module):
+    """Codes (B, dim) standardised within their class: zero mean and unit variance per dimension per class.
+
+    A BatchNorm1d without scale or shift whose statistics are kept per class: in training each class's
+    batch statistics (a class with fewer than two codes in the batch uses its running ones), in eval the
+    running statistics. Labels come one-hot (B, num_classes), so gathering a code's statistics is a matmul.
+    """
+
+    def __init__(self, *, num_classes: int, dim: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.running_mean: torch.Tensor
+        self.running_var: torch.Tensor
+        self.register_buffer("running_mean", torch.zeros(num_classes, dim))
+        self.register_buffer("running_var", torch.ones(num_classes, dim))
+
+    def forward(self, codes: torch.Tensor, labels_one_hot: torch.Tensor) -> torch.Tensor:
+        means, variances = self.running_mean, self.running_var
+        if self.training:
+            counts = labels_one_hot.sum(0)[:, None]  # (num_classes, 1)
+            batch_means = labels_one_hot.T @ codes / counts.clamp_min(1)
+            batch_variances = labels_one_hot.T @ (codes - labels_one_hot @ batch_means).pow(2) / counts.clamp_min(1)
+            present = counts >= 2
+            with torch.no_grad():  # running variances unbiased, as BatchNorm keeps them
+                unbiased = batch_variances * counts / (counts - 1).clamp_min(1)
+                self.running_mean.lerp_(torch.where(present, batch_means, self.running_mean), self.momentum)
+                self.running_var.lerp_(torch.where(present, unbiased, self.running_var), self.momentum)
+            means = torch.where(present, batch_means, means)
+            variances = torch.where(present, batch_variances, variances)
+        return (codes - labels_one_hot @ means) * torch.rsqrt(labels_one_hot @ variances + self.eps)

@@ -148,13 +148,13 @@ def train(
                 prior_labels = None if slots is None else _fill_unlabelled(slots, prior.num_labels, generator)
                 real_codes = prior.sample(len(labels), prior_labels, generator).to(device)
                 with torch.no_grad():
-                    codes = model.encode(images).latents
+                    codes = model.encode(images, labels if model.takes_labels_to_encode else None).latents
                 discriminator, discriminator_stats = discriminator_step(real_codes, codes, slots)
                 discriminator_optimiser.zero_grad(set_to_none=True)
                 discriminator.backward()
                 discriminator_optimiser.step()
                 stats |= discriminator_stats
-                stats["generator"] = generator_step(images, slots)
+                stats["generator"] = generator_step(images, labels, slots)
                 generator_optimiser.zero_grad(set_to_none=True)
                 stats["generator"].backward()
                 generator_optimiser.step()

@@ -43,7 +43,8 @@ class ReconstructionStep(nn.Module):
                 reconstruction=model.config.reconstruction, beta=model.config.beta,
             )  # fmt: skip
         else:
-            logits = model.decode(model.encode(images).latents, decoder_labels)
+            encoder_labels = labels if model.takes_labels_to_encode else None
+            logits = model.decode(model.encode(images, encoder_labels).latents, decoder_labels)
             loss = stats["reconstruction"] = reconstruction_loss(logits, images)
         if self.auxiliary is not None:
             real_labels = auxiliary_labels(labels)
@@ -112,5 +113,6 @@ class GeneratorStep(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, images: torch.Tensor, slots: torch.Tensor | None) -> torch.Tensor:
-        return generator_loss(self.model.discriminate(self.model.encode(images).latents, slots))
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, slots: torch.Tensor | None) -> torch.Tensor:
+        encoder_labels = labels if self.model.takes_labels_to_encode else None
+        return generator_loss(self.model.discriminate(self.model.encode(images, encoder_labels).latents, slots))

@@ -53,6 +53,11 @@ KINDS = [
         id="aae-supervised",
     ),
     pytest.param(
+        lambda: AAE(AAEConfig(**SMALL, variant="supervised", num_classes=10, latent_dim=8, standardise_per_class=True)),
+        lambda: GaussianPrior(8),
+        id="aae-supervised-standardised-per-class",
+    ),
+    pytest.param(
         lambda: AAE(AAEConfig(**SMALL, variant="label-prior", num_classes=10, latent_dim=2)),
         lambda: MixturePrior(10),
         id="aae-mixture",

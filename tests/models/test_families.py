@@ -87,6 +87,39 @@ def test_standardised_codes_have_zero_mean_and_unit_variance_per_dimension():
     assert model.encode(images).latents.mean(0).abs().max() < 0.05
 
 
+def test_codes_standardised_per_class_have_zero_mean_and_unit_variance_within_each_class():
+    torch.manual_seed(0)
+    model = AAE(AAEConfig(variant="supervised", num_classes=3, standardise_per_class=True, latent_dim=4, hidden=32))
+    assert model.takes_labels_to_encode
+    images, labels = torch.rand(90, 1, 28, 28), torch.arange(3).repeat(30)
+    codes = model.encode(images, labels).latents  # training mode: each class's own batch statistics
+    for label in range(3):
+        own = codes[labels == label]
+        assert own.mean(0).abs().max() < 1e-4 and torch.allclose(own.var(0, unbiased=False), torch.ones(4), atol=1e-3)
+    lone = model.encode(images[:3], torch.tensor([0, 0, 1])).latents  # class 1 has one code: running statistics
+    assert torch.isfinite(lone).all()
+    for _ in range(200):
+        model.encode(images, labels)
+    model.eval()  # running statistics: the same code one image at a time, and the label matters
+    assert torch.allclose(
+        model.encode(images[:1], labels[:1]).latents, model.encode(images, labels).latents[:1], atol=1e-4
+    )
+    assert not torch.allclose(
+        model.encode(images[:1], torch.tensor([1])).latents, model.encode(images[:1], labels[:1]).latents
+    )
+    with pytest.raises(ValueError, match="needs a label"):
+        model.encode(images[:1])
+
+
+def test_per_class_standardisation_is_for_the_supervised_variant_alone():
+    with pytest.raises(ValueError, match="supervised"):
+        AAE(AAEConfig(standardise_per_class=True, hidden=8))
+    with pytest.raises(ValueError, match="instead of standardise_codes"):
+        AAE(
+            AAEConfig(variant="supervised", num_classes=3, standardise_per_class=True, standardise_codes=True, hidden=8)
+        )
+
+
 def test_label_prior_discriminator_has_a_no_label_slot():
     model = AAE(AAEConfig(variant="label-prior", num_classes=4, latent_dim=2, hidden=8, discriminator_hidden=8))
     codes = torch.zeros(3, 2)
