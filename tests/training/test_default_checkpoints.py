@@ -27,22 +27,7 @@ def test_the_plain_ae_reconstructs_within_0_012_mse(defaults):
     assert defaults["ae"].evaluation["reconstruction_mse"] <= 0.012
 
 
-def _not_yet(reason: str):
-    # Targets the default set does not reach yet: strict, so that a retrained model that meets its
-    # target turns the run red until the mark goes. docs/models.md has every figure.
-    return pytest.mark.xfail(reason=reason, strict=True)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "ae",
-        "vae",
-        "cvae",
-        pytest.param("aae", marks=_not_yet("FD/noise 0.141: prior draws fall between the codes and decode to blends")),
-        pytest.param("aae-supervised", marks=_not_yet("FD/noise 0.127: as for aae")),
-    ],
-)
+@pytest.mark.parametrize("name", ["ae", "vae", "cvae", "aae", "aae-supervised"])
 def test_samples_of_models_with_8_or_more_latents_are_within_a_tenth_of_noise(defaults, name):
     assert defaults[name].model.config.latent_dim >= 8
     assert defaults[name].evaluation["frechet_ratio_to_noise"] <= 0.1
