@@ -7,7 +7,8 @@ real and codes = fake; the encoder learns to fool it).
 
 Variants:
 - "plain": unconditional.
-- "supervised": the one-hot label goes to the decoder, so z only has to carry style (paper §5).
+- "supervised": the one-hot label goes to the decoder, so z only has to carry style (paper §5);
+  with `standardise_per_class` it goes to the encoder too.
 - "label-prior": the discriminator also sees a one-hot label slot, so a label chooses the prior's
   component or segment; an extra slot means "no label" (the paper's semi-supervised regulariser, §2.3).
 """
@@ -32,10 +33,10 @@ class AAEConfig(AutoencoderConfig):
     # unit variance per dimension by construction, so the adversary only has the shape left to match (and the
     # encoder cannot widen its codes against it, as it otherwise does to keep reconstructions sharp)
     standardise_codes: bool = False
-    # "supervised" only: standardise the codes within each class instead (the label then goes to the encoder
-    # too). Then no class sits apart in code space, and a prior draw decodes in the style of its requested
-    # class; the encoder alone keeps a class's codes apart from the others', where the decoder never learns
-    # what a draw means for another class
+    # "supervised" only, instead of standardise_codes: standardise the codes within each class (the label then
+    # goes to the encoder too), so every class's codes have the prior's mean and variance, not only all codes
+    # together. A label-free encoder keeps each class's codes in a region of their own, and a prior draw with
+    # label y then often falls where only other classes' codes lie, which the decoder never learnt to draw as y
     standardise_per_class: bool = False
 
 
