@@ -148,7 +148,7 @@ def train(
                 prior_labels = None if slots is None else _fill_unlabelled(slots, prior.num_labels, generator)
                 real_codes = prior.sample(len(labels), prior_labels, generator).to(device)
                 with torch.no_grad():
-                    codes = model.encode(images, labels if model.takes_labels_to_encode else None).latents
+                    codes = model.encode(images, labels).latents  # the encoder uses the labels only if it takes them
                 discriminator, discriminator_stats = discriminator_step(real_codes, codes, slots)
                 discriminator_optimiser.zero_grad(set_to_none=True)
                 discriminator.backward()

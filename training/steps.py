@@ -43,8 +43,7 @@ class ReconstructionStep(nn.Module):
                 reconstruction=model.config.reconstruction, beta=model.config.beta,
             )  # fmt: skip
         else:
-            encoder_labels = labels if model.takes_labels_to_encode else None
-            logits = model.decode(model.encode(images, encoder_labels).latents, decoder_labels)
+            logits = model.decode(model.encode(images, labels).latents, decoder_labels)  # labels used if needed
             loss = stats["reconstruction"] = reconstruction_loss(logits, images)
         if self.auxiliary is not None:
             real_labels = auxiliary_labels(labels)
@@ -114,5 +113,4 @@ class GeneratorStep(nn.Module):
         self.model = model
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor, slots: torch.Tensor | None) -> torch.Tensor:
-        encoder_labels = labels if self.model.takes_labels_to_encode else None
-        return generator_loss(self.model.discriminate(self.model.encode(images, encoder_labels).latents, slots))
+        return generator_loss(self.model.discriminate(self.model.encode(images, labels).latents, slots))
