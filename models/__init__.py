@@ -6,7 +6,7 @@ The only package that `training` and `service` import.
 from models.aae import AAE, AAEConfig
 from models.ae import AE, AEConfig
 from models.base import Autoencoder, AutoencoderConfig, Encoding
-from models.checkpoint import Checkpoint, CheckpointError, load, save
+from models.checkpoint import Checkpoint, CheckpointError, LatentMap, load, save
 from models.classifier import Classifier, ClassifierConfig
 from models.priors import GaussianMixtureDensity, GaussianPrior, MixturePrior, Prior, PriorError, SwissRollPrior
 from models.sampling import Samples, draw_codes, draw_samples
@@ -27,6 +27,7 @@ __all__ = [
     "Encoding",
     "GaussianMixtureDensity",
     "GaussianPrior",
+    "LatentMap",
     "MixturePrior",
     "Prior",
     "PriorError",

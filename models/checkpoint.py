@@ -2,9 +2,11 @@
 
 A checkpoint is one safetensors file: the model's tensors, and in the header one metadata entry,
 "aeserve", holding JSON with the format version, kind, variant, full config, prior (fitted densities
-included), class names, image shape, training summary and evaluation figures. Tensors and JSON only,
-so loading a checkpoint never runs code. Saving is atomic: a crash mid-write leaves the previous
-file as it was. Loading is strict and every failure is one `CheckpointError` that says what is wrong.
+included), class names, image shape, training summary and evaluation figures. A 2-D model may also
+carry its latent map (the test images' codes and draws from its prior) as tensors named `latent_map.*`.
+Tensors and JSON only, so loading a checkpoint never runs code. Saving is atomic: a crash mid-write
+leaves the previous file as it was. Loading is strict and every failure is one `CheckpointError`
+that says what is wrong.
 """
 
 from __future__ import annotations
@@ -24,15 +26,57 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from models.base import Autoencoder
 from models.priors import Prior, PriorError, prior_from_metadata
 from models.registry import MODELS
 
 FORMAT_VERSION = 1
 METADATA_KEY = "aeserve"
+LATENT_MAP_PREFIX = "latent_map."  # no model parameter is named so: the map's tensors sit beside the weights
 
 
 class CheckpointError(ValueError):
     """A checkpoint cannot be read or written; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class LatentMap:
+    """Where a model puts real images in its latent space, and where its prior puts draws (for plotting)."""
+
+    codes: torch.Tensor  # (N, latent_dim) float32: the codes (a VAE's means) of the test images
+    labels: torch.Tensor  # (N,) int64: the class of each of those images
+    prior_codes: torch.Tensor  # (M, latent_dim) float32: draws from the prior
+    prior_labels: torch.Tensor | None  # (M,) int64: the component of each draw, for priors that have them
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        named = {"codes": self.codes, "labels": self.labels, "prior_codes": self.prior_codes}
+        if self.prior_labels is not None:
+            named["prior_labels"] = self.prior_labels
+        return {LATENT_MAP_PREFIX + name: tensor for name, tensor in named.items()}
+
+    @classmethod
+    def from_tensors(cls, path: Path, tensors: dict[str, torch.Tensor], latent_dim: int) -> LatentMap:
+        """The map from a file's `latent_map.*` tensors; CheckpointError when they do not fit together."""
+        named = {name.removeprefix(LATENT_MAP_PREFIX): tensor for name, tensor in tensors.items()}
+        if unknown := sorted(set(named) - {"codes", "labels", "prior_codes", "prior_labels"}):
+            raise CheckpointError(f"{path}: unknown latent map tensors {unknown}")
+        if missing := [name for name in ("codes", "labels", "prior_codes") if name not in named]:
+            raise CheckpointError(f"{path}: the latent map lacks {', '.join(missing)}")
+        codes, labels, prior_codes = named["codes"], named["labels"], named["prior_codes"]
+        prior_labels = named.get("prior_labels")
+        fits = (
+            codes.ndim == 2 and codes.shape[1] == latent_dim and codes.is_floating_point()
+            and labels.shape == codes.shape[:1] and not labels.is_floating_point()
+            and prior_codes.ndim == 2 and prior_codes.shape[1] == latent_dim and prior_codes.is_floating_point()
+            and (prior_labels is None or (prior_labels.shape == prior_codes.shape[:1]
+                                          and not prior_labels.is_floating_point()))
+        )  # fmt: skip
+        if not fits:
+            shapes = {name: tuple(tensor.shape) for name, tensor in named.items()}
+            raise CheckpointError(f"{path}: the latent map's tensors do not fit a {latent_dim}-D model: {shapes}")
+        return cls(
+            codes.float(), labels.long(), prior_codes.float(), prior_labels.long() if prior_labels is not None else None
+        )
 
 
 @dataclass
@@ -45,6 +89,7 @@ class Checkpoint:
     image_shape: tuple[int, int, int]
     training: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
+    latent_map: LatentMap | None = None
 
 
 def save(
@@ -55,6 +100,7 @@ def save(
     class_names: list[str] | None = None,
     training: dict[str, Any] | None = None,
     evaluation: dict[str, Any] | None = None,
+    latent_map: LatentMap | None = None,
 ) -> None:
     """Write `model` and its description to `path` atomically (temporary file, fsync, rename)."""
     path = Path(path)
@@ -73,7 +119,8 @@ def save(
         "training": training or {},
         "evaluation": evaluation or {},
     }
-    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    named = {**model.state_dict(), **(latent_map.tensors() if latent_map is not None else {})}
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in named.items()}
     try:
         payload = safetensors.torch.save(tensors, metadata={METADATA_KEY: json.dumps(header, allow_nan=False)})
     except ValueError as error:  # e.g. a NaN figure in the summary
@@ -113,6 +160,12 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     except (pydantic.ValidationError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: the {kind} config is not valid: {error}") from error
     model = entry.model_class(config)
+    map_tensors = {name: tensors.pop(name) for name in list(tensors) if name.startswith(LATENT_MAP_PREFIX)}
+    latent_map = None
+    if map_tensors:
+        if not isinstance(model, Autoencoder):
+            raise CheckpointError(f"{path}: a {kind} has no latent space, yet the file holds a latent map")
+        latent_map = LatentMap.from_tensors(path, map_tensors, model.config.latent_dim)
     _check_tensors(path, model, tensors)
     model.load_state_dict(tensors, strict=True)
     try:
@@ -133,6 +186,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
         image_shape=tuple(config.image_shape),
         training=header["training"],
         evaluation=header["evaluation"],
+        latent_map=latent_map,
     )
 
 

@@ -7,7 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from pathlib import Path
+
 from fastapi import FastAPI, Response
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from service.catalog import Catalog, resolve_device
 from service.errors import install_error_handlers
@@ -17,6 +22,7 @@ from service.routes import api, health
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"  # the explorer page: plain HTML, CSS and JavaScript, no build step
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,7 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await catalog.close()
 
-    app = FastAPI(
+    # FastAPIOffline: FastAPI whose /docs and /redoc load Swagger UI and ReDoc from files in the installed
+    # package, not from a CDN, so the docs render on machines without internet
+    app = FastAPIOffline(
         title="aeserve",
         version="0.1.0",
         summary="Generative autoencoders (AE, VAE, AAE) over HTTP: encode images, decode latents, sample new images.",
@@ -55,6 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/", include_in_schema=False)
+    async def explorer() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RecordMetrics, metrics=metrics)  # outermost: it also counts the 413s of BodyLimit

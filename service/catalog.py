@@ -6,6 +6,8 @@ path from them, so nothing outside the models folder can be reached.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -82,7 +84,25 @@ class ServedModel:
             "device": str(device),
             "default": default,
             "evaluation": self.checkpoint.evaluation,
+            "latent_map": self.checkpoint.latent_map is not None,
         }
+
+    @functools.cached_property
+    def latent_map_json(self) -> bytes | None:
+        """The stored latent map as JSON (schemas.LatentMap; 4 decimals: a map's pixels need no more), or None.
+
+        Built once: 10,000 codes make ~250 kB that never change while the model is served."""
+        stored = self.checkpoint.latent_map
+        if stored is None:
+            return None
+        return json.dumps({
+            "model": self.name,
+            "classes": self.checkpoint.class_names,
+            "codes": stored.codes.double().round(decimals=4).tolist(),
+            "labels": stored.labels.tolist(),
+            "prior_codes": stored.prior_codes.double().round(decimals=4).tolist(),
+            "prior_labels": stored.prior_labels.tolist() if stored.prior_labels is not None else None,
+        }, separators=(",", ":")).encode()  # fmt: skip
 
 
 @dataclass

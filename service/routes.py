@@ -22,6 +22,7 @@ from service.schemas import (
     EncodeJSON,
     EncodeResponse,
     ImagesResponse,
+    LatentMap,
     ModelInfo,
     ModelList,
     Problem,
@@ -114,6 +115,18 @@ async def list_models(catalog: CatalogDep) -> ModelList:
 async def get_model(name: str, request: Request, catalog: CatalogDep) -> ModelInfo:
     served = resolve_model(request, catalog, name)
     return ModelInfo(**served.describe(default=name == catalog.default_name(), device=catalog.device))
+
+
+@api.get(
+    "/models/{name}/latent-map",
+    response_model=LatentMap,
+    summary="A 2-D model's latent map: the test images' codes by class, and draws from its prior",
+)
+async def get_latent_map(name: str, request: Request, catalog: CatalogDep) -> Response:
+    served = resolve_model(request, catalog, name)
+    if (latent_map := served.latent_map_json) is None:
+        raise ProblemError(404, f"model {name} has no latent map: only models with 2-D codes store one")
+    return Response(latent_map, media_type="application/json")
 
 
 # encode / decode / sample

@@ -65,6 +65,16 @@ class ModelInfo(BaseModel):
     device: str
     default: bool
     evaluation: dict[str, float]
+    latent_map: bool = Field(description="whether GET /models/NAME/latent-map has the test images' codes (2-D models)")
+
+
+class LatentMap(BaseModel):
+    model: str
+    classes: list[str] | None = Field(description="class names, indexed by the labels below")
+    codes: list[list[float]] = Field(description="the code of each test image (a VAE's posterior mean)")
+    labels: list[int] = Field(description="the class of each test image")
+    prior_codes: list[list[float]] = Field(description="draws from the model's prior")
+    prior_labels: list[int] | None = Field(description="the component of each draw, for priors with components")
 
 
 class ModelList(BaseModel):

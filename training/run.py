@@ -20,6 +20,7 @@ from training.data import Splits
 from training.defaults import ModelPreset
 from training.evaluate import classifier_accuracy, evaluate, train_classifier
 from training.ex_post import fit_ex_post_density
+from training.latent_map import compute_latent_map
 from training.loop import TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,10 @@ def train_to_checkpoint(
     if preset.prior == "ex_post":
         prior = fit_ex_post_density(model, splits.train, seed=preset.train.seed)
     evaluation = evaluate(model, prior, splits.test, classifier, seed=preset.train.seed)
-    models.save(out, model, prior=prior, class_names=class_names, training=summary(), evaluation=evaluation)
+    models.save(
+        out, model, prior=prior, class_names=class_names, training=summary(), evaluation=evaluation,
+        latent_map=compute_latent_map(model, prior, splits.test, seed=preset.train.seed),
+    )  # fmt: skip
     if docs_dir is not None:
         plots.model_pictures(model, prior, splits.test, class_names, history, docs_dir / preset.name)
     return evaluation
@@ -123,7 +127,7 @@ def classifier_for(splits: Splits, path: Path, *, device: str = "cpu", seed: int
 
 
 def reevaluate(path: Path, splits: Splits, classifier: Classifier, *, device: str = "cpu") -> dict[str, float]:
-    """`evaluate CHECKPOINT`: recompute the figures and write them back into the checkpoint."""
+    """`evaluate CHECKPOINT`: recompute the figures (and a 2-D model's latent map) and write them back."""
     checkpoint = models.load(path, device)
     model = checkpoint.model
     if not isinstance(model, Autoencoder) or checkpoint.prior is None:
@@ -132,6 +136,7 @@ def reevaluate(path: Path, splits: Splits, classifier: Classifier, *, device: st
     models.save(
         path, model, prior=checkpoint.prior, class_names=checkpoint.class_names,
         training=checkpoint.training, evaluation=evaluation,
+        latent_map=compute_latent_map(model, checkpoint.prior, splits.test),
     )  # fmt: skip
     return evaluation
 
