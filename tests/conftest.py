@@ -1,12 +1,25 @@
 """Shared fixtures: tiny models with fixed weights saved as real checkpoints."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
 import models
-from models import AAE, AE, VAE, AAEConfig, AEConfig, GaussianMixtureDensity, GaussianPrior, MixturePrior, VAEConfig
+from models import (
+    AAE,
+    AE,
+    VAE,
+    AAEConfig,
+    AEConfig,
+    GaussianMixtureDensity,
+    GaussianPrior,
+    LatentMap,
+    MixturePrior,
+    VAEConfig,
+)
+from tests.servers import running_service
 
 CLASSES = ["zero", "one", "two", "three"]
 
@@ -31,7 +44,10 @@ def save_tiny_models(folder: Path) -> None:
             architecture="mlp", hidden=16, latent_dim=2, variant="label-prior", num_classes=4, discriminator_hidden=8
         )
     )
-    models.save(folder / "tiny-mixture.safetensors", mixture, prior=MixturePrior(4), class_names=CLASSES)
+    prior = MixturePrior(4)
+    components = torch.arange(20) % 4
+    latent_map = LatentMap(torch.randn(50, 2), torch.arange(50) % 4, prior.sample(20, components), components)
+    models.save(folder / "tiny-mixture.safetensors", mixture, prior=prior, class_names=CLASSES, latent_map=latent_map)
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +60,10 @@ def tiny_models_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def default_service() -> Iterator[str]:
+    """The real service process on the committed default checkpoints; its base URL."""
+    with running_service("checkpoints") as (base, _):
+        yield base

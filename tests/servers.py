@@ -24,9 +24,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_service(
-    models_dir: Path | str = "checkpoints", **env: str
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def running_service(models_dir: Path | str = "checkpoints", **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Start the service, wait until /readyz answers 200, yield (base URL, process); kill it afterwards."""
     port = free_port()
     environment = {**os.environ, "AESERVE_DEVICE": "cpu", "AESERVE_LOG_LEVEL": "warning", **env}

@@ -20,6 +20,7 @@ from models import (
     ClassifierConfig,
     GaussianMixtureDensity,
     GaussianPrior,
+    LatentMap,
     MixturePrior,
     SwissRollPrior,
     VAEConfig,
@@ -112,6 +113,33 @@ def test_the_classifier_round_trips_too(tmp_path):
     loaded = models.load(tmp_path / "c.safetensors")
     images = torch.rand(2, 1, 28, 28)
     assert torch.equal(loaded.model(images), classifier(images))
+
+
+def _latent_map(codes_dim: int = 2, count: int = 30) -> LatentMap:
+    prior_labels = torch.arange(12) % 10
+    return LatentMap(torch.randn(count, codes_dim), torch.arange(count) % 10, torch.randn(12, 2), prior_labels)
+
+
+def test_a_latent_map_round_trips_beside_the_weights(tmp_path):
+    model = AAE(AAEConfig(**SMALL, latent_dim=2, variant="label-prior", num_classes=10))
+    stored = _latent_map()
+    models.save(tmp_path / "m.safetensors", model, prior=MixturePrior(10), latent_map=stored)
+    loaded = models.load(tmp_path / "m.safetensors")
+    assert loaded.latent_map is not None
+    for name in ("codes", "labels", "prior_codes", "prior_labels"):
+        assert torch.equal(getattr(loaded.latent_map, name), getattr(stored, name))
+    models.save(tmp_path / "plain.safetensors", model, prior=MixturePrior(10))
+    assert models.load(tmp_path / "plain.safetensors").latent_map is None
+
+
+def test_a_latent_map_that_does_not_fit_the_model_is_refused(tmp_path):
+    model = AAE(AAEConfig(**SMALL, latent_dim=2, variant="label-prior", num_classes=10))
+    models.save(tmp_path / "m.safetensors", model, prior=MixturePrior(10), latent_map=_latent_map(codes_dim=3))
+    with pytest.raises(CheckpointError, match="latent map's tensors do not fit a 2-D model"):
+        models.load(tmp_path / "m.safetensors")
+    models.save(tmp_path / "c.safetensors", Classifier(ClassifierConfig()), latent_map=_latent_map())
+    with pytest.raises(CheckpointError, match="a classifier has no latent space"):
+        models.load(tmp_path / "c.safetensors")
 
 
 def test_missing_file(tmp_path):

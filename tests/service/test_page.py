@@ -27,9 +27,8 @@ PNG = re.compile(r"^data:image/png;base64,")
 
 
 @pytest.fixture(scope="module")
-def service():
-    with running_service("checkpoints") as (base, _):
-        yield base
+def service(default_service):
+    return default_service
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +130,19 @@ def test_drawing_and_reconstructing_shows_the_output_and_the_code(page, screensh
     assert pixels.size == (28, 28) and int(np.asarray(pixels).max()) > 64  # the stroke comes back, not a black square
     expect(page.locator("#latent-bars > div")).to_have_count(32)
     page.screenshot(path=screenshots / "reconstruct.png", full_page=True)
+    no_console_errors(page)
+
+
+def test_an_uploaded_image_is_reconstructed(page, tmp_path):
+    upload = tmp_path / "square.png"
+    square = np.zeros((56, 56), dtype=np.uint8)
+    square[14:42, 14:42] = 255
+    Image.fromarray(square).save(upload)
+    open_view(page, "reconstruct", "vae")
+    page.locator("#draw-upload").set_input_files(upload)  # reconstructs at once
+    output = image_of(page, "#reconstruct-output")
+    assert image_of(page, "#reconstruct-input") != output
+    expect(page.locator("#latent-bars > div")).to_have_count(10)
     no_console_errors(page)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests.servers import running_service
 
+
 @pytest.fixture(scope="module")
 def server():
     with running_service("checkpoints") as running:

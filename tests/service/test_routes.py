@@ -176,3 +176,25 @@ async def test_openapi_documents_every_route_with_png_responses(client):
         "multipart/form-data",
     }
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_a_2d_model_serves_its_latent_map(client, models_dir):
+    import models
+
+    stored = models.load(models_dir / "tiny-mixture.safetensors").latent_map
+    listed = {m["name"]: m["latent_map"] for m in (await client.get("/models")).json()["models"]}
+    assert listed == {"tiny-ae": False, "tiny-cvae": False, "tiny-mixture": True, "tiny-vae": False}
+    response = await client.get("/models/tiny-mixture/latent-map")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == "tiny-mixture" and body["classes"] == ["zero", "one", "two", "three"]
+    np.testing.assert_allclose(body["codes"], stored.codes.numpy(), atol=5e-5)  # four decimals
+    assert body["labels"] == stored.labels.tolist() and body["prior_labels"] == stored.prior_labels.tolist()
+    assert len(body["prior_codes"]) == 20
+
+
+async def test_a_model_without_a_latent_map_says_why(client):
+    response = await client.get("/models/tiny-vae/latent-map")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "model tiny-vae has no latent map: only models with 2-D codes store one"
+    assert (await client.get("/models/nope/latent-map")).status_code == 404

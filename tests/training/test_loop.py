@@ -40,6 +40,14 @@ def test_one_epoch_lowers_the_loss_and_writes_a_checkpoint_that_loads(name, smal
     assert checkpoint.prior is not None and checkpoint.prior.dim == checkpoint.model.config.latent_dim
     if name == "ae":
         assert checkpoint.prior.name == "gaussian_mixture"  # the fitted ex-post density
+    if checkpoint.model.config.latent_dim == 2:  # the explorer's latent map: every test image's code
+        assert checkpoint.latent_map is not None and checkpoint.latent_map.labels.tolist() == small.test.labels.tolist()
+        with torch.no_grad():
+            codes = checkpoint.model.encode(small.test.images[:10].float() / 255).latents
+        torch.testing.assert_close(checkpoint.latent_map.codes[:10], codes)
+        assert checkpoint.latent_map.prior_codes.shape[1] == 2
+    else:
+        assert checkpoint.latent_map is None
     if preset.kind == "aae":
         assert 0.2 < history[-1]["discriminator_accuracy"] < 0.95  # neither side has won
 
