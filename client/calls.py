@@ -52,6 +52,7 @@ class Model:
     default: bool
     evaluation: dict[str, float]
     latent_map: bool = False  # whether `latent_map(name)` has the test images' codes
+    version: str | None = None  # the start of the checkpoint file's sha256
 
 
 @dataclass(frozen=True)

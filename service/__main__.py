@@ -1,16 +1,25 @@
-"""`python -m service`: run the API with uvicorn; SIGTERM turns readiness to 503, drains, then exits."""
+"""`python -m service`: run the API with uvicorn; SIGTERM turns readiness to 503, drains, then exits 0.
+
+Mistakes in how it is started (no CUDA where it was asked for, the port taken, a models folder that is
+missing or unreadable, a setting that does not parse) end it at once with one line saying what to change.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
+import socket
 import sys
 from types import FrameType
 
+import pydantic
 import uvicorn
 from fastapi import FastAPI
 
 from service.app import create_app
+from service.catalog import resolve_device
 from service.settings import Settings
 
 
@@ -26,6 +35,38 @@ class _DrainingServer(uvicorn.Server):
         if catalog is not None:
             catalog.draining = True
         super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM:
+            # uvicorn raises the signal again once it has drained, so that the process ends "killed by
+            # SIGTERM" (-15; 143 in Docker), which orchestrators report as a crash. A drained SIGTERM is a
+            # clean stop: exit 0. (Ctrl+C still ends as an interrupt.)
+            self._captured_signals.remove(sig)
+
+
+def startup_mistake(settings: Settings) -> str | None:
+    """What is wrong with how the service was started, as one line saying what to change; None if nothing."""
+    try:
+        resolve_device(settings.device)
+    except ValueError as error:
+        return f"{error}: start with --device cpu (AESERVE_DEVICE=cpu) or auto"
+    folder = settings.models_dir
+    if not folder.is_dir():
+        return (
+            f"the models folder {folder} does not exist: "
+            "point --models-dir (AESERVE_MODELS_DIR) at a folder of *.safetensors"
+        )
+    if not os.access(folder, os.R_OK | os.X_OK):
+        return f"the models folder {folder} is not readable by this user: fix its permissions or choose another"
+    if settings.port:
+        with socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                probe.bind((settings.host, settings.port))
+            except OSError as error:
+                return (
+                    f"cannot listen on {settings.host}:{settings.port} ({error.strerror}): "
+                    "choose another port with --port (AESERVE_PORT) or stop what holds it"
+                )
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,7 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N [env AESERVE_DEVICE, default auto]")
     args = parser.parse_args(argv)
     overrides = {key: value for key, value in vars(args).items() if value is not None}
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except pydantic.ValidationError as error:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        sys.exit(f"aeserve: a setting is not valid ({wrong}); see python -m service --help and AESERVE_* variables")
+    if (mistake := startup_mistake(settings)) is not None:
+        sys.exit(f"aeserve: {mistake}")
     # one format, all on stdout (what container runtimes collect); uvicorn's loggers propagate to it
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout

@@ -7,6 +7,7 @@ path from them, so nothing outside the models folder can be reached.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -41,11 +42,21 @@ def resolve_device(setting: str) -> torch.device:
     return device
 
 
+def file_version(path: Path) -> str:
+    """A checkpoint's version: the start of its file's sha256, so any change to the file is a new version."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
 @dataclass
 class ServedModel:
     name: str
     checkpoint: models.Checkpoint
     worker: ModelWorker
+    version: str  # file_version of the checkpoint it was loaded from
 
     @property
     def model(self) -> Autoencoder:
@@ -70,6 +81,7 @@ class ServedModel:
         prior = self.checkpoint.prior
         return {
             "name": self.name,
+            "version": self.version,
             "kind": self.checkpoint.kind,
             "variant": self.checkpoint.variant,
             "latent_dim": config.latent_dim,
@@ -125,12 +137,13 @@ class Catalog:
         paths = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
         if not paths:
             log.warning("no checkpoints in %s", folder)
-        loaded: dict[str, tuple[Path, models.Checkpoint]] = {}
+        loaded: dict[str, tuple[Path, models.Checkpoint, str]] = {}
         for path in paths:
             name = path.stem
             try:
                 if not NAME_PATTERN.fullmatch(name):
                     raise CheckpointError(f"{path.name}: the name must match {NAME_PATTERN.pattern}")
+                version = file_version(path)
                 checkpoint = models.load(path, self.device)
                 if not isinstance(checkpoint.model, Autoencoder) or checkpoint.prior is None:
                     raise CheckpointError(f"{path.name}: a {checkpoint.kind} checkpoint is not a servable autoencoder")
@@ -139,12 +152,12 @@ class Catalog:
                 self.failed[name] = str(error).replace(str(path), path.name)  # clients need no server paths
                 continue
             inference.for_inference(checkpoint.model)  # in a thread these objects run the batches
-            loaded[name] = (path, checkpoint)
+            loaded[name] = (path, checkpoint, version)
         self.inference = inference.runner(
-            self.device, {name: path for name, (path, _) in loaded.items()},
+            self.device, {name: path for name, (path, _, _) in loaded.items()},
             own_process=self.settings.inference_process, threads=self.settings.torch_threads,
         )  # fmt: skip
-        for name, (_, checkpoint) in loaded.items():
+        for name, (_, checkpoint, version) in loaded.items():
             assert isinstance(checkpoint.model, Autoencoder)
             worker = ModelWorker(
                 name, checkpoint.model, checkpoint.prior, device=self.device, runner=self.inference,
@@ -153,8 +166,8 @@ class Catalog:
                 timeout_s=self.settings.request_timeout_s,
             )  # fmt: skip
             worker.start()
-            self.served[name] = ServedModel(name, checkpoint, worker)
-            log.info("serving %s (%s, %s) on %s", name, checkpoint.kind, checkpoint.variant, self.device)
+            self.served[name] = ServedModel(name, checkpoint, worker, version)
+            log.info("serving %s %s (%s, %s) on %s", name, version, checkpoint.kind, checkpoint.variant, self.device)
         self.metrics.models_loaded.set(len(self.served))
         self.metrics.models_failed.set(len(self.failed))
 

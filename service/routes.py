@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from service import images
-from service.catalog import Catalog
+from service.catalog import Catalog, ServedModel
 from service.deps import get_catalog, get_settings, require_token
 from service.errors import ProblemError
 from service.lookup import check_count, resolve_labels, resolve_model
@@ -80,10 +80,15 @@ async def in_threads(catalog: Catalog, function: Callable[[Any], T], items: list
     return [result for part in done for result in part]
 
 
-async def png_grid(catalog: Catalog, arrays: np.ndarray) -> Response:
+def _version(served: ServedModel) -> dict[str, str]:
+    """The header every answer computed by a model carries: which version of it answered."""
+    return {"X-Model-Version": served.version}
+
+
+async def png_grid(catalog: Catalog, served: ServedModel, arrays: np.ndarray) -> Response:
     loop = asyncio.get_running_loop()
     body = await loop.run_in_executor(catalog.png_executor, images.encode_png, images.grid(arrays))
-    return Response(body, media_type="image/png")
+    return Response(body, media_type="image/png", headers=_version(served))
 
 
 # health
@@ -164,7 +169,7 @@ async def encode(
     model: Annotated[
         str | None, Query(max_length=64, description="model name (multipart uploads)", examples=["vae"])
     ] = None,
-) -> EncodeResponse:
+) -> Response:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         uploads, labels = await _read_multipart(request, settings)
@@ -199,10 +204,13 @@ async def encode(
 
     arrays = await in_threads(catalog, decode_one, list(enumerate(blobs)))
     encoded = await through_worker(served.worker.encode(np.stack(arrays), label_indices))
-    return EncodeResponse(
-        model=served.name,
-        latents=encoded.latents.tolist(),
-        log_variances=encoded.log_variances.tolist() if encoded.log_variances is not None else None,
+    return _json(
+        EncodeResponse(
+            model=served.name,
+            latents=encoded.latents.tolist(),
+            log_variances=encoded.log_variances.tolist() if encoded.log_variances is not None else None,
+        ),
+        served,
     )
 
 
@@ -242,14 +250,14 @@ async def decode(body: DecodeRequest, request: Request, catalog: CatalogDep, set
     decoded = await through_worker(served.worker.decode(latents, labels, png=not grid))
     if grid:
         assert decoded.images is not None
-        return await png_grid(catalog, decoded.images)
+        return await png_grid(catalog, served, decoded.images)
     assert decoded.pngs is not None
-    return _json(ImagesResponse(model=served.name, images=decoded.pngs))
+    return _json(ImagesResponse(model=served.name, images=decoded.pngs), served)
 
 
-def _json(body: BaseModel) -> Response:
+def _json(body: BaseModel, served: ServedModel) -> Response:
     """pydantic-core writes the JSON itself: faster than model_dump() and then json.dumps."""
-    return Response(body.model_dump_json(), media_type="application/json")
+    return Response(body.model_dump_json(), media_type="application/json", headers=_version(served))
 
 
 def _wants_png(request: Request) -> bool:
@@ -285,10 +293,11 @@ async def sample(
     drawn = await through_worker(served.worker.sample(n, labels, seed, png=format == "json"))
     if format == "png":
         assert drawn.images is not None
-        return await png_grid(catalog, drawn.images)
+        return await png_grid(catalog, served, drawn.images)
     assert drawn.pngs is not None
     return _json(
         SampleResponse(
             model=served.name, images=drawn.pngs, latents=drawn.latents.tolist(), labels=drawn.labels, seed=drawn.seed
-        )
+        ),
+        served,
     )

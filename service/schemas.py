@@ -53,6 +53,7 @@ class SampleResponse(ImagesResponse):
 
 class ModelInfo(BaseModel):
     name: str
+    version: str = Field(description="the start of the checkpoint file's sha256; answers carry it as X-Model-Version")
     kind: Literal["ae", "vae", "aae"]
     variant: str
     latent_dim: int

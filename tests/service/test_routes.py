@@ -198,3 +198,20 @@ async def test_a_model_without_a_latent_map_says_why(client):
     assert response.status_code == 404
     assert response.json()["detail"] == "model tiny-vae has no latent map: only models with 2-D codes store one"
     assert (await client.get("/models/nope/latent-map")).status_code == 404
+
+
+async def test_every_answer_computed_by_a_model_names_its_version(client, models_dir):
+    import hashlib
+
+    versions = {m["name"]: m["version"] for m in (await client.get("/models")).json()["models"]}
+    expected = hashlib.sha256((models_dir / "tiny-vae.safetensors").read_bytes()).hexdigest()[:12]
+    assert versions["tiny-vae"] == expected and len(set(versions.values())) == 4
+    assert (await client.get("/models/tiny-vae")).json()["version"] == expected
+    answers = [
+        await client.get("/sample", params={"model": "tiny-vae", "n": 2}),
+        await client.get("/sample", params={"model": "tiny-vae", "format": "png"}),
+        await client.post("/decode", json={"model": "tiny-vae", "latents": [[0.0] * 4]}),
+        await client.post("/encode", params={"model": "tiny-vae"}, files=[("files", ("a.png", png_bytes()))]),
+    ]
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert [answer.headers["x-model-version"] for answer in answers] == [expected] * 4
