@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Response
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from service.catalog import Catalog, resolve_device
+from service.deps import require_token
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RecordMetrics
@@ -59,7 +60,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = catalog  # empty, so not ready, until the lifespan has loaded the models
     install_error_handlers(app)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
+    # behind the token like the API (model names and traffic are not for everyone); Prometheus sends it
+    # with `authorization: {credentials: TOKEN}` in its scrape config
+    @app.get(
+        "/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response,
+        dependencies=[Depends(require_token)],
+    )  # fmt: skip
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 

@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     ray_target_ongoing_requests: float = Field(64, gt=0)  # per replica, what autoscaling aims for
     ray_gpus_per_replica: float = Field(0, ge=0)  # 1 on GPU nodes: one replica per GPU
 
-    auth_token: SecretStr | None = None  # when set, every route but /healthz and /readyz needs "Bearer TOKEN"
+    # when set, the API and /metrics need "Bearer TOKEN"; health, the page and the docs stay open
+    auth_token: SecretStr | None = None
     png_threads: int = Field(4, ge=1)  # threads encoding and decoding PNGs off the event loop
     # inference in a process of its own per device (true), or in a thread of the serving process (false:
     # simpler to debug, but the forward pass and PNG encoding then share the event loop's GIL)

@@ -17,6 +17,35 @@ async def test_token_is_required_everywhere_but_health(make_client):
         assert allowed.status_code == 200
 
 
+# What answers without the token: health for orchestrators, and the page and the API's description, which a
+# browser must load before anyone can type the token in (they hold no model data)
+OPEN = {"/healthz", "/readyz", "/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+OPEN_MOUNTS = {"/static": "/static/app.js", "/static-offline-docs": "/static-offline-docs/swagger-ui.css"}
+
+
+async def test_every_route_but_the_open_ones_needs_the_token(make_client):
+    from fastapi.routing import APIRoute
+    from starlette.routing import Mount, Route
+
+    async with make_client(auth_token="s3cret") as (client, app):
+        routes = [route for route in app.routes if isinstance(route, APIRoute | Route)]
+        assert {route.path for route in routes} >= OPEN | {"/metrics", "/models", "/sample", "/encode", "/decode"}
+        assert {route.path for route in app.routes if isinstance(route, Mount)} == set(OPEN_MOUNTS)
+        for route in routes:
+            path = route.path.replace("{name}", "tiny-mixture")
+            for method in route.methods - {"HEAD"}:
+                anonymous = await client.request(method, path)
+                with_token = await client.request(method, path, headers={"authorization": "Bearer s3cret"})
+                if route.path in OPEN:
+                    assert anonymous.status_code == 200, (method, path)
+                else:
+                    assert anonymous.status_code == 401, (method, path)
+                    assert with_token.status_code != 401, (method, path)
+        for file in OPEN_MOUNTS.values():
+            assert (await client.get(file)).status_code == 200
+        assert (await client.get("/metrics", headers={"authorization": "Bearer s3cret"})).status_code == 200
+
+
 async def test_a_broken_checkpoint_is_reported_and_the_rest_still_serve(make_client, models_dir):
     (models_dir / "broken.safetensors").write_bytes(b"garbage")
     (models_dir / "notes.txt").write_text("not a checkpoint, ignored")
