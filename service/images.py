@@ -20,6 +20,10 @@ class ImageError(ValueError):
     """An upload that is not an image we can use; the message says why."""
 
 
+class ImageTooLarge(ImageError):
+    """An upload with more pixels than the limit (413, not 422: the request is fine, only too big)."""
+
+
 def decode_image(data: bytes, shape: tuple[int, int, int], max_pixels: int) -> np.ndarray:
     """PNG/JPEG/... bytes -> (C, H, W) uint8 in the model's shape."""
     channels, height, width = shape
@@ -29,7 +33,7 @@ def decode_image(data: bytes, shape: tuple[int, int, int], max_pixels: int) -> n
             with Image.open(io.BytesIO(data)) as image:
                 pixels = image.size[0] * image.size[1]
                 if pixels > max_pixels:
-                    raise ImageError(
+                    raise ImageTooLarge(
                         f"image of {image.size[0]}x{image.size[1]} pixels exceeds the limit of {max_pixels}"
                     )
                 image.load()

@@ -199,7 +199,7 @@ async def encode(
         try:
             return images.decode_image(numbered[1], shape, limit)
         except images.ImageError as error:
-            status = 413 if "exceeds the limit" in str(error) else 422
+            status = 413 if isinstance(error, images.ImageTooLarge) else 422
             raise ProblemError(status, f"image {numbered[0]}: {error}") from error
 
     arrays = await in_threads(catalog, decode_one, list(enumerate(blobs)))
