@@ -147,7 +147,7 @@ class Catalog:
                 checkpoint = models.load(path, self.device)
                 if not isinstance(checkpoint.model, Autoencoder) or checkpoint.prior is None:
                     raise CheckpointError(f"{path.name}: a {checkpoint.kind} checkpoint is not a servable autoencoder")
-            except CheckpointError as error:
+            except (CheckpointError, OSError) as error:  # OSError: a file this user cannot read
                 log.error("not serving %s: %s", path.name, error)
                 self.failed[name] = str(error).replace(str(path), path.name)  # clients need no server paths
                 continue

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from service import images
-from service.catalog import Catalog, ServedModel
+from service import answers, images
+from service.catalog import Catalog
 from service.deps import get_catalog, get_settings, require_token
 from service.errors import ProblemError
 from service.lookup import check_count, resolve_labels, resolve_model
@@ -65,30 +64,6 @@ async def through_worker(call: Awaitable[T]) -> T:
         raise ProblemError(504, str(error)) from error
     except InferenceFailed as error:  # the worker has logged the cause once
         raise ProblemError(500, str(error)) from error
-
-
-async def in_threads(catalog: Catalog, function: Callable[[Any], T], items: list[Any]) -> list[T]:
-    """`function` over items on the PNG threads, a contiguous chunk per thread (Pillow releases the GIL)."""
-    loop = asyncio.get_running_loop()
-    chunk = -(-len(items) // catalog.settings.png_threads)
-    parts = [items[start : start + chunk] for start in range(0, len(items), chunk)]
-
-    def run(part: list[Any]) -> list[T]:
-        return [function(item) for item in part]
-
-    done = await asyncio.gather(*(loop.run_in_executor(catalog.png_executor, run, part) for part in parts))
-    return [result for part in done for result in part]
-
-
-def _version(served: ServedModel) -> dict[str, str]:
-    """The header every answer computed by a model carries: which version of it answered."""
-    return {"X-Model-Version": served.version}
-
-
-async def png_grid(catalog: Catalog, served: ServedModel, arrays: np.ndarray) -> Response:
-    loop = asyncio.get_running_loop()
-    body = await loop.run_in_executor(catalog.png_executor, images.encode_png, images.grid(arrays))
-    return Response(body, media_type="image/png", headers=_version(served))
 
 
 # health
@@ -202,9 +177,9 @@ async def encode(
             status = 413 if isinstance(error, images.ImageTooLarge) else 422
             raise ProblemError(status, f"image {numbered[0]}: {error}") from error
 
-    arrays = await in_threads(catalog, decode_one, list(enumerate(blobs)))
+    arrays = await answers.in_threads(catalog, decode_one, list(enumerate(blobs)))
     encoded = await through_worker(served.worker.encode(np.stack(arrays), label_indices))
-    return _json(
+    return answers.as_json(
         EncodeResponse(
             model=served.name,
             latents=encoded.latents.tolist(),
@@ -245,24 +220,14 @@ async def decode(body: DecodeRequest, request: Request, catalog: CatalogDep, set
     labels = resolve_labels(
         served, body.labels, len(body.latents), needed=served.model.takes_labels_to_decode, what="decode"
     )
-    grid = _wants_png(request)
+    grid = answers.wants_png(request)
     latents = np.asarray(body.latents, dtype=np.float32)
     decoded = await through_worker(served.worker.decode(latents, labels, png=not grid))
     if grid:
         assert decoded.images is not None
-        return await png_grid(catalog, served, decoded.images)
+        return await answers.png_grid(catalog, served, decoded.images)
     assert decoded.pngs is not None
-    return _json(ImagesResponse(model=served.name, images=decoded.pngs), served)
-
-
-def _json(body: BaseModel, served: ServedModel) -> Response:
-    """pydantic-core writes the JSON itself: faster than model_dump() and then json.dumps."""
-    return Response(body.model_dump_json(), media_type="application/json", headers=_version(served))
-
-
-def _wants_png(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "image/png" in accept and "application/json" not in accept
+    return answers.as_json(ImagesResponse(model=served.name, images=decoded.pngs), served)
 
 
 @api.get("/sample", response_model=SampleResponse, responses=PNG_RESPONSE, summary="New images from the model's prior")
@@ -293,9 +258,9 @@ async def sample(
     drawn = await through_worker(served.worker.sample(n, labels, seed, png=format == "json"))
     if format == "png":
         assert drawn.images is not None
-        return await png_grid(catalog, served, drawn.images)
+        return await answers.png_grid(catalog, served, drawn.images)
     assert drawn.pngs is not None
-    return _json(
+    return answers.as_json(
         SampleResponse(
             model=served.name, images=drawn.pngs, latents=drawn.latents.tolist(), labels=drawn.labels, seed=drawn.seed
         ),
