@@ -470,7 +470,12 @@ async function fillStrip() {
 }
 
 function setUpInterpolation() {
-  for (const slot of $$("fieldset.slot")) {
+  for (const place of $$(".slot-place")) { // the start and the end: one template, two copies
+    const slot = $("#slot-template").content.firstElementChild.cloneNode(true);
+    slot.dataset.slot = place.dataset.slot;
+    $("legend", slot).textContent = place.dataset.name;
+    $("img", slot).alt = `the ${place.dataset.name.toLowerCase()} image`;
+    place.replaceWith(slot);
     const index = Number(slot.dataset.slot);
     const label = () => Number($("#interpolate-class").value || 0);
     $(".slot-sample", slot).addEventListener("click", guarded(async () => setSlot(index, await sampledItem())));
