@@ -11,17 +11,15 @@ worker, the forward pass and the PNG encoding. Not part of the service.
 from __future__ import annotations
 
 import argparse
-from typing import Annotated
 
 import numpy as np
 import uvicorn
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Response
 
 from service.app import create_app
-from service.catalog import Catalog
-from service.deps import get_catalog, get_settings, require_token
-from service.lookup import check_count, resolve_model
-from service.schemas import DecodeRequest, ImagesResponse
+from service.deps import require_token
+from service.inputs import Decoding
+from service.schemas import ImagesResponse
 from service.settings import Settings
 
 
@@ -32,20 +30,15 @@ def main() -> None:
     app = create_app(Settings(port=args.port, log_level="warning"))
     pngs: dict[str, str] = {}
 
-    # the same dependencies as /decode (token check, catalog, settings), so only the model work differs
+    # the same dependencies as /decode (token check, the body's validation and the model lookup), so only the
+    # model work differs
     @app.post("/bench/ceiling", dependencies=[Depends(require_token)])
-    async def ceiling(
-        body: DecodeRequest,
-        request: Request,
-        catalog: Annotated[Catalog, Depends(get_catalog)],
-        settings: Annotated[Settings, Depends(get_settings)],
-    ) -> Response:
-        check_count(len(body.latents), settings)
-        served = resolve_model(request, catalog, body.model)
+    async def ceiling(call: Decoding) -> Response:
+        served = call.served
         if served.name not in pngs:  # a real decoded image, so the response is as large as /decode's
             latent = np.zeros((1, served.model.config.latent_dim), dtype=np.float32)
             pngs[served.name] = (await served.worker.decode(latent, None, png=True)).pngs[0]
-        images = [pngs[served.name]] * len(body.latents)
+        images = [pngs[served.name]] * len(call.latents)
         return Response(
             ImagesResponse(model=served.name, images=images).model_dump_json(), media_type="application/json"
         )

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,17 +142,14 @@ def save(
     _fsync_directory(path.parent)
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
-    """Read and validate a checkpoint; return the model (eval mode, on `device`) with its description."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        with safetensors.safe_open(str(path), framework="pt") as file:
-            metadata = file.metadata() or {}
-            tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118 (not a dict)
-    except Exception as error:  # safetensors raises its own error types for a bad header or body
-        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from error
+def load(source: str | Path | bytes, device: str | torch.device = "cpu", *, weights: bool = True) -> Checkpoint:
+    """Read and validate a checkpoint from a file or its bytes; the model comes in eval mode on `device`.
+
+    `weights=False` builds the model on PyTorch's meta device: its config, flags and tensor shapes, without
+    memory for the weights (what a process that only describes and validates a model needs).
+    """
+    path = Path(source) if not isinstance(source, bytes) else Path("<checkpoint bytes>")
+    tensors, metadata = _read(source, path)
     header = _parse_header(path, metadata)
     kind = header["kind"]
     entry = MODELS[kind]
@@ -159,7 +157,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
         config = pydantic.TypeAdapter(entry.config_class).validate_python(header["config"])
     except (pydantic.ValidationError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: the {kind} config is not valid: {error}") from error
-    model = entry.model_class(config)
+    with torch.device("cpu" if weights else "meta"):
+        model = entry.model_class(config)
     map_tensors = {name: tensors.pop(name) for name in list(tensors) if name.startswith(LATENT_MAP_PREFIX)}
     latent_map = None
     if map_tensors:
@@ -167,7 +166,9 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
             raise CheckpointError(f"{path}: a {kind} has no latent space, yet the file holds a latent map")
         latent_map = LatentMap.from_tensors(path, map_tensors, model.config.latent_dim)
     _check_tensors(path, model, tensors)
-    model.load_state_dict(tensors, strict=True)
+    if weights:
+        model.load_state_dict(tensors, strict=True)
+        model = model.to(device)
     try:
         prior = prior_from_metadata(header["prior"]) if header["prior"] is not None else None
     except PriorError as error:
@@ -178,7 +179,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     ):
         raise CheckpointError(f"{path}: class_names must be a list of strings, got {class_names!r}")
     return Checkpoint(
-        model=model.to(device).eval(),
+        model=model.eval(),
         kind=kind,
         variant=config.variant,
         prior=prior,
@@ -191,6 +192,26 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
 
 
 # helpers
+
+
+def _read(source: str | Path | bytes, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and string metadata of a safetensors file or its bytes."""
+    if not isinstance(source, bytes) and not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        if isinstance(source, bytes):
+            # safetensors' bytes API has no metadata reader: the header is its documented first bytes
+            # (8-byte little-endian length, then JSON), parsed only after safetensors accepted the whole
+            tensors = safetensors.torch.load(source)
+            (length,) = struct.unpack_from("<Q", source)
+            metadata = json.loads(source[8 : 8 + length]).get("__metadata__") or {}
+        else:
+            with safetensors.safe_open(str(path), framework="pt") as file:
+                metadata = file.metadata() or {}
+                tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as error:  # safetensors raises its own error types for a bad header or body
+        raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from error
+    return tensors, metadata
 
 
 def _parse_header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
-from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -45,8 +44,3 @@ async def png_grid(catalog: Catalog, served: ServedModel, arrays: np.ndarray) ->
 def as_json(body: BaseModel, served: ServedModel) -> Response:
     """pydantic-core writes the JSON itself: faster than model_dump() and then json.dumps."""
     return Response(body.model_dump_json(), media_type="application/json", headers=version_header(served))
-
-
-def wants_png(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "image/png" in accept and "application/json" not in accept

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI, Response
 from fastapi.responses import FileResponse
@@ -18,11 +22,36 @@ from service.deps import require_token
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RecordMetrics
-from service.routes import api, health
+from service.routes import admin, api, health
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"  # the explorer page: plain HTML, CSS and JavaScript, no build step
+
+
+@asynccontextmanager
+async def reloads(catalog: Catalog) -> AsyncIterator[None]:
+    """Rescan the models folder on SIGHUP, and with AESERVE_WATCH_MODELS=true whenever it changes."""
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def rescan() -> None:
+        task = loop.create_task(catalog.reload(), name="reload")
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread (tests, Ray)
+        loop.add_signal_handler(signal.SIGHUP, rescan)
+    stop = asyncio.Event()
+    if catalog.settings.watch_models:
+        tasks.add(loop.create_task(catalog.watch(stop), name="watch-models"))
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.remove_signal_handler(signal.SIGHUP)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        catalog.load_all()
+        await catalog.start()
         # Everything alive now (torch, FastAPI, the models: about a million objects) lives as long as the
         # process. Frozen, the collector stops walking it: each full collection otherwise stalled every
         # request for ~115 ms, about every half second under load (py-spy and gc.callbacks, bench/serve.py).
@@ -42,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # them promoting live requests to older generations that were then collected again: about a tenth
         # of the event loop's CPU (gc.callbacks, bench/serve.py). 50,000 lets request objects die first.
         gc.set_threshold(50_000, 20, 100)
-        yield
+        async with reloads(catalog):
+            yield
         await catalog.close()
 
     # FastAPIOffline: FastAPI whose /docs and /redoc load Swagger UI and ReDoc from files in the installed
@@ -54,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         # the routes themselves, not include_router: FastAPI >= 0.137 keeps included routers as a tree and
         # matches a request through it twice, ~17 µs a request (py-spy under bench/serve.py's load)
-        routes=[*api.routes, *health.routes],
+        routes=[*api.routes, *admin.routes, *health.routes],
     )
     app.state.settings = settings
     app.state.catalog = catalog  # empty, so not ready, until the lifespan has loaded the models

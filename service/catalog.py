@@ -1,27 +1,32 @@
-"""The served models: every checkpoint in the models folder, loaded onto the device with its worker.
+"""The served models: every checkpoint in the models folder, each at one version, with its worker.
 
-Model names are the checkpoint file stems; requests look names up in this catalog and never build a
-path from them, so nothing outside the models folder can be reached.
+`reload` makes the served set match the folder (at start, on POST /admin/reload, SIGHUP or a change the
+watcher sees). Model names are the checkpoint file stems; requests look names up in this catalog and
+never build a path from them, so nothing outside the models folder can be reached.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import torch
+import watchfiles
 
 import models
 from models import Autoencoder, CheckpointError
 from service import inference
 from service.metrics import Metrics
+from service.schemas import ModelInfo, ReloadReport
 from service.settings import Settings
 from service.worker import ModelWorker
 
@@ -42,26 +47,40 @@ def resolve_device(setting: str) -> torch.device:
     return device
 
 
-def file_version(path: Path) -> str:
+def version_of(checkpoint: bytes) -> str:
     """A checkpoint's version: the start of its file's sha256, so any change to the file is a new version."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
+    return hashlib.sha256(checkpoint).hexdigest()[:12]
 
 
-@dataclass
+class UnknownModel(LookupError):
+    """No served model has that name; the message says which ones do."""
+
+
+@dataclass(eq=False)
 class ServedModel:
+    """One version of one model: its card (the checkpoint with the network on the meta device: config, prior,
+    flags, evaluation; no weights, which live in the runner under `key`) and its worker."""
+
     name: str
     checkpoint: models.Checkpoint
     worker: ModelWorker
-    version: str  # file_version of the checkpoint it was loaded from
+    version: str  # version_of the checkpoint file it was loaded from
+    key: str  # what the runner holds its network under
+    leases: int = 0  # requests using it now: a replaced version retires once none are left
 
     @property
     def model(self) -> Autoencoder:
         assert isinstance(self.checkpoint.model, Autoencoder)
         return self.checkpoint.model
+
+    @contextlib.contextmanager
+    def leased(self) -> Iterator[ServedModel]:
+        """Hold this version from retiring while a request uses it."""
+        self.leases += 1
+        try:
+            yield self
+        finally:
+            self.leases -= 1
 
     def class_index(self, label: int | str) -> int:
         """A label given as an index or a class name -> the index; ValueError saying what is valid."""
@@ -76,28 +95,28 @@ class ServedModel:
             raise ValueError(f"label {label} is out of range: model {self.name} has classes 0..{len(names) - 1}")
         raise ValueError(f"unknown label {label!r}: use an index 0..{len(names) - 1} or one of {names}")
 
-    def describe(self, *, default: bool, device: torch.device) -> dict[str, Any]:
+    def describe(self, *, default: bool, device: torch.device) -> ModelInfo:
         config = self.model.config
         prior = self.checkpoint.prior
-        return {
-            "name": self.name,
-            "version": self.version,
-            "kind": self.checkpoint.kind,
-            "variant": self.checkpoint.variant,
-            "latent_dim": config.latent_dim,
-            "image_shape": list(self.checkpoint.image_shape),
-            "conditional": self.model.samples_by_label,
-            "labels_to_encode": self.model.takes_labels_to_encode,
-            "labels_to_decode": self.model.takes_labels_to_decode,
-            "classes": self.checkpoint.class_names
+        return ModelInfo(
+            name=self.name,
+            version=self.version,
+            kind=self.checkpoint.kind,
+            variant=self.checkpoint.variant,
+            latent_dim=config.latent_dim,
+            image_shape=list(self.checkpoint.image_shape),
+            conditional=self.model.samples_by_label,
+            labels_to_encode=self.model.takes_labels_to_encode,
+            labels_to_decode=self.model.takes_labels_to_decode,
+            classes=self.checkpoint.class_names
             if self.model.samples_by_label or self.model.takes_labels_to_encode
             else None,
-            "prior": {"name": prior.name, "dim": prior.dim, "components": prior.num_labels} if prior else None,
-            "device": str(device),
-            "default": default,
-            "evaluation": self.checkpoint.evaluation,
-            "latent_map": self.checkpoint.latent_map is not None,
-        }
+            prior={"name": prior.name, "dim": prior.dim, "components": prior.num_labels} if prior else None,
+            device=str(device),
+            default=default,
+            evaluation=self.checkpoint.evaluation,
+            latent_map=self.checkpoint.latent_map is not None,
+        )
 
     @functools.cached_property
     def latent_map_json(self) -> bytes | None:
@@ -119,65 +138,140 @@ class ServedModel:
 
 @dataclass
 class Catalog:
+    """What is served: the models folder as of the last (re)load, each model at one version."""
+
     settings: Settings
     metrics: Metrics
     device: torch.device
     served: dict[str, ServedModel] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)  # name -> why it is not served
+    failed: dict[str, str] = field(default_factory=dict)  # name -> why its file (or its newest file) is not served
     draining: bool = False
     png_executor: ThreadPoolExecutor = field(init=False)  # PNG coding of uploads and grids, in parallel
-    inference: inference.Runner | None = None  # one batch at a time on the device
+    runner: inference.Runner | None = None  # where the networks are and the batches run, one at a time
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _retiring: set[asyncio.Task[None]] = field(default_factory=set)
+    _loads: Iterator[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
         self.png_executor = ThreadPoolExecutor(self.settings.png_threads, thread_name_prefix="png")
 
-    def load_all(self) -> None:
-        """Load every checkpoint in the folder; log and record the ones that fail, serve the rest."""
+    async def start(self) -> None:
+        self.runner = inference.runner(
+            self.device, own_process=self.settings.inference_process, threads=self.settings.torch_threads
+        )
+        await self.reload()
+
+    async def reload(self) -> ReloadReport:
+        """Make what is served match the folder: load added and changed checkpoints, retire removed ones.
+
+        An unchanged file (same sha256) is left alone. A file that fails to load leaves its previous
+        version serving and goes to `failed` with the reason. Requests keep being answered throughout:
+        a replaced version takes no new requests and retires once the ones using it have finished."""
+        async with self._reloading:
+            folder = self.settings.models_dir
+            paths = {path.stem: path for path in sorted(folder.glob("*.safetensors"))} if folder.is_dir() else {}
+            if not paths:
+                log.warning("no checkpoints in %s", folder)
+            report = ReloadReport()
+            for name, path in paths.items():
+                current = self.served.get(name)
+                try:
+                    data = await asyncio.to_thread(path.read_bytes)  # read once: version, card, weights
+                    version = version_of(data)
+                    if current is not None and current.version == version:
+                        self.failed.pop(name, None)
+                        report.unchanged.append(name)
+                        continue
+                    loaded = await self._load(name, data, version)
+                except (CheckpointError, OSError, RuntimeError) as error:  # OSError: a file this user cannot read
+                    reason = str(error).replace(str(path), path.name)  # clients need no server paths
+                    if current is not None:
+                        reason += f" (version {current.version} is still served)"
+                    log.error("not serving %s: %s", path.name, reason)
+                    self.failed[name] = report.failed[name] = reason
+                    continue
+                self.failed.pop(name, None)
+                self.served[name] = loaded
+                (report.updated if current else report.added).append(name)
+                if current is not None:
+                    self._retire(current)
+                log.info("serving %s %s (%s, %s) on %s", name, version, loaded.checkpoint.kind,
+                         loaded.checkpoint.variant, self.device)  # fmt: skip
+            for name in [name for name in self.served if name not in paths]:
+                self._retire(self.served.pop(name))
+                self.metrics.queue_depth.remove(name)
+                report.removed.append(name)
+            for name in [name for name in self.failed if name not in paths]:
+                del self.failed[name]
+            self.metrics.models_loaded.set(len(self.served))
+            self.metrics.models_failed.set(len(self.failed))
+            if report.added or report.updated or report.removed or report.failed:
+                log.info("models: %s", report.model_dump_json())
+            return report
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Reload whenever a checkpoint in the folder is written, moved or deleted, until `stop` is set.
+
+        watchfiles groups a burst of events (a file being written) into one set, so a copy in progress
+        may be seen half-written: it fails to load, the previous version keeps serving, and the event
+        that ends the write reloads it again."""
         folder = self.settings.models_dir
-        paths = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
-        if not paths:
-            log.warning("no checkpoints in %s", folder)
-        loaded: dict[str, tuple[Path, models.Checkpoint, str]] = {}
-        for path in paths:
-            name = path.stem
-            try:
-                if not NAME_PATTERN.fullmatch(name):
-                    raise CheckpointError(f"{path.name}: the name must match {NAME_PATTERN.pattern}")
-                version = file_version(path)
-                checkpoint = models.load(path, self.device)
-                if not isinstance(checkpoint.model, Autoencoder) or checkpoint.prior is None:
-                    raise CheckpointError(f"{path.name}: a {checkpoint.kind} checkpoint is not a servable autoencoder")
-            except (CheckpointError, OSError) as error:  # OSError: a file this user cannot read
-                log.error("not serving %s: %s", path.name, error)
-                self.failed[name] = str(error).replace(str(path), path.name)  # clients need no server paths
-                continue
-            inference.for_inference(checkpoint.model)  # in a thread these objects run the batches
-            loaded[name] = (path, checkpoint, version)
-        self.inference = inference.runner(
-            self.device, {name: path for name, (path, _, _) in loaded.items()},
-            own_process=self.settings.inference_process, threads=self.settings.torch_threads,
+        async for _ in watchfiles.awatch(
+            folder, stop_event=stop, watch_filter=lambda _, path: path.endswith(".safetensors")
+        ):  # fmt: skip
+            await self.reload()
+
+    async def _load(self, name: str, data: bytes, version: str) -> ServedModel:
+        if not NAME_PATTERN.fullmatch(name):
+            raise CheckpointError(f"{name}.safetensors: the name must match {NAME_PATTERN.pattern}")
+        card = await asyncio.to_thread(models.load, data, weights=False)
+        if not isinstance(card.model, Autoencoder) or card.prior is None:
+            raise CheckpointError(f"{name}.safetensors: a {card.kind} checkpoint is not a servable autoencoder")
+        assert self.runner is not None, "start() first"
+        key = f"{name}@{version}#{next(self._loads)}"  # unique even when a file returns to an older version
+        await self.runner.load(key, data)
+        worker = ModelWorker(
+            name, card.model, card.prior, key=key, device=self.device, runner=self.runner, metrics=self.metrics,
+            max_batch_size=self.settings.batch_size_for(self.device), max_wait_s=self.settings.max_wait_ms / 1000,
+            max_queued_images=self.settings.max_queued_images, timeout_s=self.settings.request_timeout_s,
         )  # fmt: skip
-        for name, (_, checkpoint, version) in loaded.items():
-            assert isinstance(checkpoint.model, Autoencoder)
-            worker = ModelWorker(
-                name, checkpoint.model, checkpoint.prior, device=self.device, runner=self.inference,
-                metrics=self.metrics, max_batch_size=self.settings.batch_size_for(self.device),
-                max_wait_s=self.settings.max_wait_ms / 1000, queue_size=self.settings.queue_size,
-                timeout_s=self.settings.request_timeout_s,
-            )  # fmt: skip
-            worker.start()
-            self.served[name] = ServedModel(name, checkpoint, worker, version)
-            log.info("serving %s %s (%s, %s) on %s", name, version, checkpoint.kind, checkpoint.variant, self.device)
-        self.metrics.models_loaded.set(len(self.served))
-        self.metrics.models_failed.set(len(self.failed))
+        worker.start()
+        return ServedModel(name, card, worker, version, key)
+
+    def _retire(self, old: ServedModel) -> None:
+        """Once no request uses `old` any more: stop its worker and free its network."""
+
+        async def retire() -> None:
+            while old.leases:  # requests that looked it up before the swap still submit to its worker
+                await asyncio.sleep(0.05)
+            await old.worker.stop()
+            if self.runner is not None:
+                with contextlib.suppress(Exception):  # a runner that died has nothing left to free
+                    await self.runner.unload(old.key)
+            log.info("retired %s %s", old.name, old.version)
+
+        task = asyncio.create_task(retire(), name=f"retire-{old.name}-{old.version}")
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    def lookup(self, name: str | None) -> ServedModel:
+        """The served model of that name (the default when None); UnknownModel saying what is served."""
+        name = name or self.default_name()
+        if name is None or name not in self.served:
+            known = ", ".join(self.served) or "none"
+            reason = f" (it failed to load: {self.failed[name]})" if name in self.failed else ""
+            raise UnknownModel(f"unknown model {name!r}{reason}; served models: {known}")
+        return self.served[name]
 
     async def close(self) -> None:
         """Stop taking requests, let admitted ones finish, stop the inference process or thread."""
         self.draining = True
         for served in self.served.values():
             await served.worker.stop()
-        if self.inference is not None:
-            await self.inference.close()
+        if self._retiring:
+            await asyncio.gather(*self._retiring)
+        if self.runner is not None:
+            await self.runner.close()
         self.png_executor.shutdown(wait=True)
 
     @property

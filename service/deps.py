@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the settings and catalog of this app, and the optional bearer-token check.
+"""FastAPI dependencies: the settings and catalog of this app, the optional bearer-token check, admin access.
 
 All async: FastAPI runs a plain `def` dependency on its thread pool, a thread hop per request for
 what is an attribute lookup (it cost a fifth of the event loop's time under load).
@@ -6,6 +6,7 @@ what is an attribute lookup (it cost a fifth of the event loop's time under load
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from typing import Annotated
 
@@ -37,3 +38,27 @@ async def require_token(
     given = credentials.credentials.encode() if credentials is not None else b""
     if not secrets.compare_digest(given, expected):  # constant time: no timing hints about the token
         raise ProblemError(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def require_admin(
+    request: Request,
+    settings: Annotated[Settings, Depends(get_settings)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """/admin/*: the token where one is set; without one, only clients on the loopback interface."""
+    if settings.auth_token is not None:
+        return await require_token(settings, credentials)
+    if not _is_loopback(request.client.host if request.client else ""):
+        raise ProblemError(
+            403, "without AESERVE_AUTH_TOKEN, /admin/* answers only clients on this machine (loopback); "
+            "set a token to administer the service from elsewhere",
+        )  # fmt: skip
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # not an address (a test client's name, a Unix socket): not loopback
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 from a dual-stack socket
+    return (mapped or address).is_loopback

@@ -1,5 +1,9 @@
-"""What crosses between the API process and its inference process, and how: the messages, and frames of
-an 8-byte length, a JSON header and the arrays' raw bytes. No pickle, even between our own processes."""
+"""What crosses between the API process and its inference process: the messages, and their frames.
+
+A frame is an 8-byte length, then one safetensors blob (its bytes API): the messages' arrays as tensors,
+and the message itself, with the arrays replaced by their names, as JSON in one more uint8 tensor. No
+pickle, even between our own processes, and no hand-written binary layout.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,7 @@ import struct
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-
-from models import Autoencoder
+import safetensors.numpy
 
 Operation = Literal["encode", "decode"]
 
@@ -21,15 +24,15 @@ class Encoded(NamedTuple):
 
 
 class Decoded(NamedTuple):
-    # PNGs where asked for (the arrays then stay behind: unpickling them cost the event loop time), else arrays
+    # PNGs where asked for (the arrays then stay behind), else the arrays
     images: np.ndarray | None  # (n, C, H, W) uint8
     pngs: list[str] | None  # base64 PNG per image
 
 
 class Batch(NamedTuple):
-    """What crosses to the inference process: one model, one operation, the requests' rows in order."""
+    """One model, one operation, the requests' rows in order."""
 
-    model: str | Autoencoder  # the name in the inference process, or in a thread the model itself
+    model: str  # the key the runner loaded the model under
     operation: Operation
     inputs: np.ndarray  # uint8 images (n, C, H, W) to encode, or float32 codes (n, latent_dim) to decode
     labels: np.ndarray | None  # (n,) int64 where the model takes labels
@@ -40,41 +43,59 @@ class Batch(NamedTuple):
 
 class Output(NamedTuple):
     results: list[Encoded | Decoded]  # one per request
+    seconds: float  # the forward pass and PNG coding, as the runner measured it (admission estimates from it)
     gpu_memory_bytes: int | None
 
 
+class Load(NamedTuple):
+    """Load a checkpoint under `key`: the file's bytes travel, so the runner loads exactly what was hashed."""
+
+    key: str
+    checkpoint: np.ndarray  # uint8: the checkpoint file
+
+
+class Unload(NamedTuple):
+    key: str
+
+
+class Failed(NamedTuple):
+    """What a message raised over there, in words."""
+
+    error: str
+    out_of_memory: bool  # the device ran out of memory: that batch failed, the next may not
+
+
+Message = Batch | Load | Unload
+Reply = Output | Failed | None  # None: a Load or Unload done
 HEADER = struct.Struct("!Q")
-
-
-MESSAGES = {kind.__name__: kind for kind in (Batch, Output, Encoded, Decoded)}
+MESSAGES = {kind.__name__: kind for kind in (Batch, Output, Encoded, Decoded, Load, Unload, Failed)}
+_FRAME = "frame"  # the name of the tensor holding the message's JSON
 
 
 def pack(key: int, payload: Any) -> bytes:
-    """(key, payload) as a JSON header and the raw bytes of its arrays. Payloads are the NamedTuples
-    above, lists, dicts, strings, numbers and numpy arrays."""
-    arrays: list[np.ndarray] = []
+    """(key, payload) as safetensors bytes. Payloads are the NamedTuples above, lists, strings, numbers,
+    None and numpy arrays."""
+    arrays: dict[str, np.ndarray] = {}
 
     def tree(value: Any) -> Any:
         if isinstance(value, np.ndarray):
-            arrays.append(np.ascontiguousarray(value))
-            return {"array": len(arrays) - 1, "dtype": value.dtype.str, "shape": list(value.shape)}
+            name = str(len(arrays))
+            arrays[name] = np.ascontiguousarray(value)
+            return {"array": name}
         if isinstance(value, tuple) and type(value).__name__ in MESSAGES:
             return {"message": type(value).__name__, "fields": [tree(field) for field in value]}
         if isinstance(value, list):
             return [tree(item) for item in value]
-        if isinstance(value, dict):
-            return {"dict": {name: tree(item) for name, item in value.items()}}
         return value
 
-    header = json.dumps({"key": key, "payload": tree(payload), "bytes": [a.nbytes for a in arrays]}).encode()
-    return HEADER.pack(len(header)) + header + b"".join(a.tobytes() for a in arrays)
+    frame = json.dumps({"key": key, "payload": tree(payload)}).encode()
+    arrays[_FRAME] = np.frombuffer(frame, dtype=np.uint8)
+    return safetensors.numpy.save(arrays)
 
 
 def unpack(data: bytes) -> tuple[int, Any]:
-    (length,) = HEADER.unpack_from(data)
-    header = json.loads(data[HEADER.size : HEADER.size + length])
-    body = memoryview(bytearray(data[HEADER.size + length :]))  # writable: torch.from_numpy wants that
-    offsets = np.cumsum([0, *header["bytes"]])
+    arrays = safetensors.numpy.load(data)
+    frame = json.loads(arrays.pop(_FRAME).tobytes())
 
     def value(node: Any) -> Any:
         if isinstance(node, list):
@@ -82,13 +103,10 @@ def unpack(data: bytes) -> tuple[int, Any]:
         if not isinstance(node, dict):
             return node
         if "array" in node:
-            start, end = offsets[node["array"]], offsets[node["array"] + 1]
-            return np.frombuffer(body[start:end], dtype=np.dtype(node["dtype"])).reshape(node["shape"])
-        if "message" in node:
-            return MESSAGES[node["message"]](*(value(field) for field in node["fields"]))
-        return {name: value(item) for name, item in node["dict"].items()}
+            return arrays[node["array"]]
+        return MESSAGES[node["message"]](*(value(field) for field in node["fields"]))
 
-    return header["key"], value(header["payload"])
+    return frame["key"], value(frame["payload"])
 
 
 def send(sock: socket.socket, key: int, payload: Any) -> None:

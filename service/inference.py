@@ -1,75 +1,124 @@
-"""The forward pass of a batch, run where the models live: a process of its own (the default) or a thread.
+"""The forward pass of a batch, run where the weights live: a process of its own (the default) or a thread.
 
-The batching workers of every model hand their batches to one runner per device. By default it is a
-process of its own: the models are loaded again there, and a batch crosses as numpy arrays (one
-message per batch, not per request). The forward pass and the PNG encoding then never take the
-event loop's GIL; in a thread they did, and the HTTP side slowed to about half of what it serves
-without model work (bench/serve.py, docs/benchmarks.md). In a thread (AESERVE_INFERENCE_PROCESS=false)
-the same functions run on the models of the serving process.
-"""
+The batching workers of every model hand their batches to one runner per device. The runner holds the
+networks (the API process keeps only their cards: config, prior, what they take), loaded and unloaded
+by key as the catalog changes. By default it is a process of its own and a batch crosses as arrays, one
+message per batch, not per request: the forward pass and the PNG encoding then never take the event
+loop's GIL; in a thread they did, and the HTTP side slowed to about half of what it serves without
+model work (bench/serve.py, docs/benchmarks.md). In a thread (AESERVE_INFERENCE_PROCESS=false) the same
+`handle` runs the same messages."""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import ctypes
 import itertools
+import logging
 import multiprocessing
 import os
 import signal
 import socket
+import time
 from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 import models
 from models import Autoencoder
-from service.frames import HEADER, Batch, Decoded, Encoded, Output, pack, receive, send, unpack
+from service.frames import (
+    HEADER,
+    Batch,
+    Decoded,
+    Encoded,
+    Failed,
+    Load,
+    Message,
+    Output,
+    Reply,
+    Unload,
+    pack,
+    receive,
+    send,
+    unpack,
+)
 from service.images import encode_png_base64
 
-_models: dict[str, Autoencoder] = {}  # in the inference process: name -> model on its device
+log = logging.getLogger(__name__)
 
 
-class ThreadRunner:
-    """One batch at a time on a thread of this process: the model objects themselves go in the batch."""
+class Runner(abc.ABC):
+    """Where one device's forward passes run: models loaded and unloaded by key, one batch at a time.
+
+    The two kinds differ only in how a message reaches `handle` and its reply comes back."""
+
+    own_process: bool
+
+    async def load(self, key: str, checkpoint: bytes) -> None:
+        """Load the checkpoint file's bytes under `key` (a name and version: both versions live during a reload)."""
+        _raise_failure(await self._call(Load(key, np.frombuffer(checkpoint, dtype=np.uint8))))
+
+    async def unload(self, key: str) -> None:
+        _raise_failure(await self._call(Unload(key)))
+
+    async def run(self, batch: Batch) -> Output:
+        reply = _raise_failure(await self._call(batch))
+        assert isinstance(reply, Output)
+        return reply
+
+    @abc.abstractmethod
+    async def _call(self, message: Message) -> Reply: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+
+def _raise_failure(reply: Reply) -> Reply:
+    if isinstance(reply, Failed):
+        raise torch.cuda.OutOfMemoryError(reply.error) if reply.out_of_memory else RuntimeError(reply.error)
+    return reply
+
+
+class ThreadRunner(Runner):
+    """One message at a time on a thread of this process, on models this runner holds."""
 
     own_process = False
 
     def __init__(self, device: torch.device) -> None:
+        self.device = str(device)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{device}")
+        self._models: dict[str, Autoencoder] = {}
 
-    async def run(self, batch: Batch) -> Output:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, run, batch)
+    async def _call(self, message: Message) -> Reply:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, handle, self._models, message, self.device)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.executor.shutdown, wait=True)
+        self._models.clear()
 
 
-class ProcessRunner:
-    """One batch at a time in a process of its own, spoken to over a socket pair.
+class ProcessRunner(Runner):
+    """One message at a time in a process of its own, spoken to over a socket pair (`service.frames`).
 
-    Frames are an 8-byte length and (id, Batch) one way, (id, Output or error) the other, each a JSON
-    header and the arrays' raw bytes (`service.frames`): no pickle, even between our own processes.
-    The event loop writes and reads them itself (asyncio streams): no helper thread in this process,
+    The event loop writes and reads the frames itself (asyncio streams): no helper thread in this process,
     whose GIL wait behind the busy event loop made every round trip through a ProcessPoolExecutor
     cost ~10 ms under load (against 0.2 ms idle).
     """
 
     own_process = True
 
-    def __init__(self, device: torch.device, checkpoints: dict[str, Path], threads: int) -> None:
+    def __init__(self, device: torch.device, threads: int) -> None:
         self._socket, theirs = socket.socketpair()
         context = multiprocessing.get_context("spawn")  # fork would copy the event loop's threads; CUDA needs spawn
-        paths = {name: str(path) for name, path in checkpoints.items()}
         self.process = context.Process(
-            target=_serve, args=(theirs, paths, str(device), threads), name=f"aeserve-inference-{device}", daemon=True
+            target=_serve, args=(theirs, str(device), threads), name=f"aeserve-inference-{device}", daemon=True
         )
         self.process.start()
         theirs.close()
-        self._socket.settimeout(300)  # loading the models; then the event loop takes the socket over
+        self._socket.settimeout(300)  # starting torch there; then the event loop takes the socket over
         _, ready = receive(self._socket)
         if ready != "ready":
             self.process.join(10)
@@ -77,23 +126,23 @@ class ProcessRunner:
         self._socket.setblocking(False)
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._opening = asyncio.Lock()
-        self._pending: dict[int, asyncio.Future[Output]] = {}
+        self._pending: dict[int, asyncio.Future[Reply]] = {}
         self._ids = itertools.count(1)
         self._reading: asyncio.Task[None] | None = None
         self._dead: str | None = None
 
-    async def run(self, batch: Batch) -> Output:
+    async def _call(self, message: Message) -> Reply:
         if self._dead is not None:
             raise BrokenExecutor(self._dead)
         if self._streams is None:
-            async with self._opening:  # the first batches can come together: one connection for all
+            async with self._opening:  # the first messages can come together: one connection for all
                 if self._streams is None:
                     self._streams = await asyncio.open_connection(sock=self._socket)
                     self._reading = asyncio.create_task(self._read(self._streams[0]), name="inference-results")
         key = next(self._ids)
-        future: asyncio.Future[Output] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
-        data = pack(key, batch)
+        data = pack(key, message)
         try:
             self._streams[1].write(HEADER.pack(len(data)) + data)
             await self._streams[1].drain()
@@ -107,14 +156,10 @@ class ProcessRunner:
         try:
             while True:
                 (length,) = HEADER.unpack(await reader.readexactly(HEADER.size))
-                key, output = unpack(await reader.readexactly(length))
+                key, reply = unpack(await reader.readexactly(length))
                 future = self._pending.pop(key, None)
-                if future is None or future.done():
-                    continue
-                if isinstance(output, Output):
-                    future.set_result(output)
-                else:  # the words of the error the batch raised over there
-                    future.set_exception(RuntimeError(output["error"]))
+                if future is not None and not future.done():
+                    future.set_result(reply)
         except (asyncio.IncompleteReadError, ConnectionError) as error:
             self._dead = f"the inference process exited (code {self.process.exitcode}): {error!r}"
             for future in self._pending.values():
@@ -137,14 +182,11 @@ class ProcessRunner:
                 await self._reading
 
 
-Runner = ThreadRunner | ProcessRunner
-
-
-def runner(device: torch.device, checkpoints: dict[str, Path], *, own_process: bool, threads: int | None) -> Runner:
+def runner(device: torch.device, *, own_process: bool, threads: int | None) -> Runner:
     """The device's runner: a process of its own (`own_process`), or a thread of this one."""
     if not own_process:
         return ThreadRunner(device)
-    return ProcessRunner(device, checkpoints, threads or default_threads())
+    return ProcessRunner(device, threads or default_threads())
 
 
 def default_threads() -> int:
@@ -152,29 +194,43 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
-def _serve(sock: socket.socket, checkpoints: dict[str, str], device: str, threads: int) -> None:
-    """The inference process: load the models, then answer batches until the socket closes."""
+def _serve(sock: socket.socket, device: str, threads: int) -> None:
+    """The inference process: answer messages until the socket closes."""
     # Its life follows the socket: the API process drains, then closes it (or dies, which closes it too).
     # Ctrl+C or a SIGTERM to the whole process group must not end it before the drain is over.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     keep_freed_memory()
-    try:
-        load(checkpoints, device, threads)
-    except Exception as error:
-        send(sock, 0, f"{type(error).__name__}: {error}")
-        return
+    torch.set_num_threads(threads)
+    loaded: dict[str, Autoencoder] = {}
     send(sock, 0, "ready")
     while True:
         try:
-            key, batch = receive(sock)
+            key, message = receive(sock)
         except EOFError:
             return
-        try:
-            output: Any = run(batch)
-        except Exception as error:  # its words travel; the parent raises them as a RuntimeError
-            output = {"error": f"{type(error).__name__}: {error}"}
-        send(sock, key, output)
+        send(sock, key, handle(loaded, message, device))
+
+
+def handle(loaded: dict[str, Autoencoder], message: Message, device: str) -> Reply:
+    """One message, on the models this runner holds; what it raises comes back as `Failed`."""
+    try:
+        if isinstance(message, Load):
+            model = models.load(message.checkpoint.tobytes(), device).model
+            assert isinstance(model, Autoencoder), "the catalog loads autoencoders only"
+            loaded[message.key] = for_inference(model)
+            return None
+        if isinstance(message, Unload):
+            loaded.pop(message.key, None)
+            return None
+        return run(loaded[message.model], message)
+    except Exception as error:
+        out_of_memory = isinstance(error, torch.cuda.OutOfMemoryError)
+        if out_of_memory and torch.cuda.is_available():
+            torch.cuda.empty_cache()  # hand the failed batch's blocks back before the next one
+        if not out_of_memory:
+            log.exception("%s failed", type(message).__name__)  # the traceback stays where it happened
+        return Failed(f"{type(error).__name__}: {error}", out_of_memory)
 
 
 def keep_freed_memory() -> None:
@@ -193,15 +249,6 @@ def keep_freed_memory() -> None:
     libc.mallopt(m_mmap_threshold, 32 << 20)  # allocations below 32 MB (glibc's maximum) come from the heap
 
 
-def load(checkpoints: dict[str, str], device: str, threads: int) -> None:
-    """In the inference process: load the served checkpoints onto the device."""
-    torch.set_num_threads(threads)
-    for name, path in checkpoints.items():
-        model = models.load(path, device).model
-        assert isinstance(model, Autoencoder)
-        _models[name] = for_inference(model)
-
-
 def for_inference(model: Autoencoder) -> Autoencoder:
     """Eval mode, convolution weights channels-last: oneDNN's faster layout on CPU (vae /decode under load:
     ~175 -> ~145 µs of inference-process CPU a request, bench/serve.py). Values move by float rounding only.
@@ -210,9 +257,9 @@ def for_inference(model: Autoencoder) -> Autoencoder:
 
 
 @torch.inference_mode()
-def run(batch: Batch) -> Output:
+def run(model: Autoencoder, batch: Batch) -> Output:
     """One forward pass over the whole batch (in chunks of max_batch_size if one request is larger)."""
-    model = _models[batch.model] if isinstance(batch.model, str) else batch.model
+    started = time.perf_counter()
     device = next(model.parameters()).device
     inputs = torch.from_numpy(batch.inputs)
     labels = torch.from_numpy(batch.labels) if batch.labels is not None else None
@@ -239,4 +286,4 @@ def run(batch: Batch) -> Output:
                 Decoded(None, [encode_png_base64(image) for image in images]) if png else Decoded(images, None)
             )
     memory = torch.cuda.memory_allocated(device) if device.type == "cuda" else None
-    return Output(results, memory)
+    return Output(results, time.perf_counter() - started, memory)

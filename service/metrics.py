@@ -30,11 +30,13 @@ class Metrics:
             ("model", "operation"),
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
-        self.queue_depth = Gauge(
-            "aeserve_queue_depth", "requests waiting per model", ("model",), registry=self.registry
-        )
+        self.queue_depth = Gauge("aeserve_queue_depth", "images waiting per model", ("model",), registry=self.registry)
         self.rejected = Counter(
-            "aeserve_rejected", "requests refused by a full queue (503) or timed out (504)", ("model", "reason"),
+            "aeserve_rejected", "requests refused (503: queue full, expected wait over the timeout, device out "
+            "of memory) or timed out (504)", ("model", "reason"), registry=self.registry,
+        )  # fmt: skip
+        self.cancelled = Counter(
+            "aeserve_cancelled", "requests dropped before their batch ran: the client had gone", ("model",),
             registry=self.registry,
         )  # fmt: skip
         self.models_loaded = Gauge("aeserve_models_loaded", "models being served", registry=self.registry)

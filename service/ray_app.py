@@ -30,8 +30,8 @@ def deployment(settings: Settings | None = None) -> Application:
         }
     else:
         options["num_replicas"] = settings.ray_replicas
-    # past the queue bound the app itself answers 503, so Ray need not hold requests back
-    options["max_ongoing_requests"] = settings.queue_size
+    # the app itself sheds (503) past the work it can do in time, so Ray need not hold requests back
+    options["max_ongoing_requests"] = settings.ray_max_ongoing_requests
 
     class AEServe:
         """A replica: the ingress below builds the app on it, lifespan included."""

@@ -83,6 +83,19 @@ class ModelList(BaseModel):
     failed: dict[str, str] = Field(description="checkpoints that did not load, with the reason")
 
 
+class ReloadReport(BaseModel):
+    """What a rescan of the models folder changed."""
+
+    added: list[str] = Field(default_factory=list, description="new checkpoints now served")
+    updated: list[str] = Field(default_factory=list, description="changed checkpoints now served at their new version")
+    removed: list[str] = Field(default_factory=list, description="checkpoints gone from the folder, no longer served")
+    unchanged: list[str] = Field(default_factory=list, description="the same file as before: left alone")
+    failed: dict[str, str] = Field(
+        default_factory=dict,
+        description="checkpoints that did not load, with the reason; a previous version keeps serving",
+    )
+
+
 class Readiness(BaseModel):
     status: Literal["ready", "not ready", "shutting down"]
     models: list[str]

@@ -31,8 +31,13 @@ class Settings(BaseSettings):
     # runs form the next one, which on 2 CPU cores gave 15-20% more throughput than 2 ms and a third of
     # the latency at low load (bench/serve.py)
     max_wait_ms: float = Field(0.0, ge=0)
-    queue_size: int = Field(1024, ge=1)  # requests waiting per model; beyond it, 503 + Retry-After
+    # admission by work: images waiting per model; beyond it, or when the wait a request can expect (the images
+    # ahead of it times the recent seconds per image) passes the request timeout, 503 + Retry-After at once
+    max_queued_images: int = Field(16384, ge=1)
     request_timeout_s: float = Field(30.0, gt=0)  # a request not answered by then gets 504
+    # a request's headers and body must have arrived within this many seconds of its first byte, or the
+    # connection gets 408 and is closed: clients that trickle bytes cannot hold connections and memory
+    read_timeout_s: float = Field(15.0, gt=0)
 
     # per-request limits
     max_items: int = Field(4096, ge=1)  # images or latents in one request (n for /sample)
@@ -44,9 +49,13 @@ class Settings(BaseSettings):
     ray_max_replicas: int = Field(1, ge=1)  # above ray_replicas, Ray autoscales between the two
     ray_target_ongoing_requests: float = Field(64, gt=0)  # per replica, what autoscaling aims for
     ray_gpus_per_replica: float = Field(0, ge=0)  # 1 on GPU nodes: one replica per GPU
+    ray_max_ongoing_requests: int = Field(1024, ge=1)  # per replica; the app's own admission sheds beyond its work
 
     # when set, the API and /metrics need "Bearer TOKEN"; health, the page and the docs stay open
+    # /admin/* needs it too; without a token, /admin/* answers clients on the loopback interface only
     auth_token: SecretStr | None = None
+    # rescan the models folder when a *.safetensors in it changes (besides POST /admin/reload and SIGHUP)
+    watch_models: bool = False
     png_threads: int = Field(4, ge=1)  # threads encoding and decoding PNGs off the event loop
     # inference in a process of its own per device (true), or in a thread of the serving process (false:
     # simpler to debug, but the forward pass and PNG encoding then share the event loop's GIL)

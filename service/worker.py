@@ -1,10 +1,12 @@
-"""The batching worker: one per model, no HTTP in sight.
+"""The batching worker: one per model version, no HTTP in sight.
 
-Requests join the model's bounded queue. The worker takes the first waiting request, gathers more of
-the same operation until `max_batch_size` images or `max_wait_s` have passed, and hands the batch to
-the device's runner (`service.inference`: one batch at a time per device, off the event loop, in a
-process of its own by default), where the forward pass and any PNG encoding run. Each request's
-future gets its slice. Arrays cross this boundary as numpy; tensors stay inside.
+Requests join the model's queue, which is bounded by work: by images waiting, and by the wait a new
+request can expect (the images ahead of it times the seconds an image has taken lately); past either,
+the request is refused at once with a Retry-After instead of queueing into its timeout. The worker takes
+the first waiting request, gathers more of the same operation until `max_batch_size` images or
+`max_wait_s` have passed, and hands the batch to the device's runner (`service.inference`), where the
+forward pass and any PNG encoding run. Each request's future gets its slice. A request cancelled while
+it waits (its client has gone) is dropped before its batch runs. Arrays cross this boundary as numpy.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import secrets
 import time
 from concurrent.futures import BrokenExecutor
@@ -36,7 +39,11 @@ __all__ = ["Decoded", "Encoded", "ModelWorker", "Sampled"]
 
 
 class Overloaded(Exception):
-    """The model's queue is full: try again shortly."""
+    """Too much work waits for the model (or its device ran out of memory): try again after `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class TimedOut(Exception):
@@ -80,21 +87,28 @@ class ModelWorker:
         model: Autoencoder,
         prior: Prior | None,
         *,
+        key: str,
         device: torch.device,
         runner: Runner,
         metrics: Metrics,
         max_batch_size: int,
         max_wait_s: float,
-        queue_size: int,
+        max_queued_images: int,
         timeout_s: float,
     ) -> None:
-        self.name, self.model, self.prior, self.device = name, model, prior, device
+        # `model` is the card (built on the meta device: config and flags, no weights); the runner holds the
+        # network under `key`
+        self.name, self.model, self.prior, self.device, self.key = name, model, prior, device, key
         self._runner, self._metrics = runner, metrics
         self.broken = False  # the runner can run nothing more (its process died): the service is not ready
         self.max_batch_size, self.max_wait_s, self.timeout_s = max_batch_size, max_wait_s, timeout_s
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
+        self.max_queued_images = max_queued_images
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._waiting_images = 0  # in the queue and set aside
+        self._running_images = 0  # in batches handed to the runner
+        self._seconds_per_image: float | None = None  # recent forward passes; None until the first
         # read when scraped: setting a gauge takes a lock, twice a request
-        metrics.queue_depth.labels(name).set_function(self._queue.qsize)
+        metrics.queue_depth.labels(name).set_function(lambda: self._waiting_images)
         self._set_aside: collections.deque[_Job] = collections.deque()  # other operation, next batch
         self._task: asyncio.Task[None] | None = None
         self._expiring: asyncio.Task[None] | None = None
@@ -162,13 +176,35 @@ class ModelWorker:
             raise ShuttingDown(f"model {self.name} is shutting down")
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         job = _Job(operation, inputs, labels, future, png)
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            self._metrics.rejected.labels(self.name, "queue_full").inc()
-            raise Overloaded(f"model {self.name} has {self._queue.maxsize} requests waiting") from None
+        self._admit(job.size)
+        self._queue.put_nowait(job)
+        self._waiting_images += job.size
         self._admitted.append(job)
-        return await future  # the watchdog (_expire) fails it with TimedOut past the timeout
+        try:
+            return await future  # the watchdog (_expire) fails it with TimedOut past the timeout
+        except asyncio.CancelledError:  # the caller gave up (its client has gone): not computed if still waiting
+            # (cancelling the awaiting task cancels the future itself; a future with a result was computed)
+            if future.cancel() or future.cancelled():
+                self._metrics.cancelled.labels(self.name).inc()
+            raise
+
+    def _admit(self, size: int) -> None:
+        """Refuse a request of `size` images at once when the queue is full or its wait would pass the timeout."""
+        ahead = self._waiting_images + self._running_images
+        if self._waiting_images + size > self.max_queued_images:
+            reason, why = "queue_full", f"{self._waiting_images} images wait for model {self.name}"
+        elif (
+            ahead and self._seconds_per_image is not None and (ahead + size) * self._seconds_per_image > self.timeout_s
+        ):
+            # (with nothing ahead it runs at once: refusing it would not make it faster later)
+            reason = "expected_wait"
+            why = f"model {self.name} would answer in ~{(ahead + size) * self._seconds_per_image:.1f} s"
+        else:
+            return
+        self._metrics.rejected.labels(self.name, reason).inc()
+        # until the work ahead has shrunk to what fits in the timeout again
+        drain_s = (ahead + size) * (self._seconds_per_image or 0) - self.timeout_s
+        raise Overloaded(f"{why}, over the {self.timeout_s:g} s timeout or the queue limit", max(1, math.ceil(drain_s)))
 
     async def _expire(self) -> None:
         """Fail admitted requests older than the timeout with TimedOut (skipped if still queued).
@@ -186,8 +222,8 @@ class ModelWorker:
     async def _next_job(self, timeout: float | None) -> _Job | None:
         """The next job: at once if one waits, else within `timeout` seconds (None: however long)."""
         if self._set_aside:
-            return self._set_aside.popleft()
-        if not self._queue.empty():
+            job = self._set_aside.popleft()
+        elif not self._queue.empty():
             job = self._queue.get_nowait()
         elif timeout is not None and timeout <= 0:
             return None
@@ -197,6 +233,7 @@ class ModelWorker:
                     job = await self._queue.get()
             except TimeoutError:
                 return None
+        self._waiting_images -= job.size
         return job
 
     async def _gather(self) -> list[_Job]:
@@ -217,7 +254,8 @@ class ModelWorker:
             batch.append(job)
             size += job.size
         self._set_aside.extendleft(reversed(skipped))
-        return [job for job in batch if not job.future.done()]  # drop requests that timed out meanwhile
+        self._waiting_images += sum(job.size for job in skipped)
+        return [job for job in batch if not job.future.done()]  # drop requests timed out or cancelled meanwhile
 
     async def _run(self) -> None:
         while True:
@@ -233,6 +271,8 @@ class ModelWorker:
             task.add_done_callback(self._in_flight.discard)
 
     async def _execute(self, batch: list[_Job]) -> None:
+        images = sum(job.size for job in batch)
+        self._running_images += images
         try:
             started = time.monotonic()
             for job in batch:
@@ -240,28 +280,43 @@ class ModelWorker:
             try:
                 output: Output = await self._runner.run(self._batch(batch))
             except Exception as error:  # a failed batch fails each of its requests; logged once
-                self.broken = self.broken or isinstance(error, BrokenExecutor)  # the inference process died
-                log.exception("batch of %d %s requests failed on model %s", len(batch), batch[0].operation, self.name)
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(InferenceFailed(f"inference failed on model {self.name}: {error}"))
+                self._fail(batch, error)
                 return
             operation = batch[0].operation
             self._metrics.inference.labels(self.name, operation).observe(time.monotonic() - started)
-            self._metrics.batch_size.labels(self.name, operation).observe(sum(job.size for job in batch))
+            self._metrics.batch_size.labels(self.name, operation).observe(images)
+            recent = output.seconds / images  # a moving average: the cost of an image drifts with batch sizes
+            previous = self._seconds_per_image
+            self._seconds_per_image = recent if previous is None else 0.8 * previous + 0.2 * recent
             if output.gpu_memory_bytes is not None:
                 self._metrics.gpu_memory.labels(str(self.device)).set(output.gpu_memory_bytes)
             for job, result in zip(batch, output.results, strict=True):
                 if not job.future.done():  # a request that timed out meanwhile is gone
                     job.future.set_result(result)
         finally:
+            self._running_images -= images
             self._slots.release()
+
+    def _fail(self, batch: list[_Job], error: Exception) -> None:
+        if isinstance(error, torch.cuda.OutOfMemoryError):  # this batch did not fit; the next ones may
+            log.warning("model %s: the device ran out of memory on a batch of %d requests", self.name, len(batch))
+            self._metrics.rejected.labels(self.name, "out_of_memory").inc()
+            failure: Exception = Overloaded(f"the device ran out of memory running model {self.name}", 1)
+        else:
+            self.broken = self.broken or isinstance(error, BrokenExecutor)  # the inference process died
+            log.error(
+                "batch of %d %s requests failed on model %s: %s", len(batch), batch[0].operation, self.name, error
+            )
+            failure = InferenceFailed(f"inference failed on model {self.name}: {error}")
+        for job in batch:
+            if not job.future.done():
+                job.future.set_exception(failure)
 
     def _batch(self, jobs: list[_Job]) -> Batch:
         """The jobs as one message: their rows stacked, in order."""
         labels = [label for job in jobs if job.labels is not None for label in job.labels]
         return Batch(
-            model=self.name if self._runner.own_process else self.model,  # the process has its own copy
+            model=self.key,
             operation=jobs[0].operation,
             inputs=np.concatenate([job.inputs for job in jobs]),
             labels=np.asarray(labels, dtype=np.int64) if labels else None,  # a model takes labels for all or none

@@ -1,10 +1,13 @@
-"""Batching and load: concurrent requests share one forward pass, a full queue answers 503 at once,
-a request that waits too long gets 504, and shutdown finishes what was admitted."""
+"""Batching and load: concurrent requests share one forward pass, admission is by work (images waiting,
+expected wait) and refuses with 503 at once, a request that waits too long gets 504, a request whose
+caller gave up is not computed, a device out of memory fails one batch only, and shutdown finishes what
+was admitted."""
 
 import asyncio
 import threading
 
 import pytest
+import torch
 
 from service.worker import IN_FLIGHT
 
@@ -29,7 +32,7 @@ def block_inference(app):
         started.set()
         release.wait(10)
 
-    app.state.catalog.inference.executor.submit(hold)
+    app.state.catalog.runner.executor.submit(hold)
     assert started.wait(5)
     return release
 
@@ -92,7 +95,7 @@ async def test_sample_and_decode_batch_together_but_encode_waits_for_its_own(mak
 
 
 async def test_a_full_queue_answers_503_with_retry_after(make_client):
-    async with make_client(max_batch_size=1, max_wait_ms=0, queue_size=1) as (client, app):
+    async with make_client(max_batch_size=1, max_wait_ms=0, max_queued_images=1) as (client, app):
         release = block_inference(app)
         admitted = []  # batches of one: IN_FLIGHT handed to the blocked runner, then one in the queue
         for in_flight_after, queued_after in [*((n, 0) for n in range(1, IN_FLIGHT + 1)), (IN_FLIGHT, 1)]:
@@ -107,7 +110,7 @@ async def test_a_full_queue_answers_503_with_retry_after(make_client):
         refused = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
-        assert "requests waiting" in refused.json()["detail"]
+        assert "1 images wait for model tiny-vae" in refused.json()["detail"]
         assert 'aeserve_queue_depth{model="tiny-vae"} 1.0' in (await client.get("/metrics")).text
         release.set()
         assert [(await each).status_code for each in admitted] == [200] * (IN_FLIGHT + 1)
@@ -144,15 +147,69 @@ async def test_shutdown_turns_readiness_off_and_finishes_admitted_requests(make_
 async def test_a_failing_batch_fails_its_requests_and_the_worker_goes_on(make_client, caplog, monkeypatch):
     async with make_client() as (client, _):
 
-        def broken(batch):
+        def broken(model, batch):
             raise RuntimeError("device lost")
 
         with monkeypatch.context() as patch:
             patch.setattr("service.inference.run", broken)
             failed = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
         assert (
-            failed.status_code == 500 and failed.json()["detail"] == "inference failed on model tiny-vae: device lost"
+            failed.status_code == 500 and failed.json()["detail"] == "inference failed on model tiny-vae: RuntimeError: device lost"
         )
         assert (await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})).status_code == 200
         assert (await client.get("/readyz")).status_code == 200  # one failed batch does not make it unready
     assert "device lost" in caplog.text
+
+
+async def test_a_request_that_would_wait_past_the_timeout_is_refused_at_once_with_its_retry_after(make_client):
+    async with make_client(max_batch_size=32, request_timeout_s=1.0) as (client, app):
+        assert (await client.get("/sample?model=tiny-vae")).status_code == 200
+        worker = app.state.catalog.served["tiny-vae"].worker
+        worker._seconds_per_image = 0.1  # as a device 100 ms an image would have measured
+        release = block_inference(app)
+        # nothing ahead of it: admitted, though its own 2 s are over the timeout (refusing would not help)
+        first = asyncio.create_task(client.get("/sample?model=tiny-vae&n=20"))
+        await until(lambda: worker._running_images == 20)
+        refused = await client.get("/sample?model=tiny-vae&n=1")
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "2"  # 21 images x 0.1 s, less the 1 s timeout, rounded up
+        assert "would answer in ~2.1 s" in refused.json()["detail"]
+        release.set()
+        assert (await first).status_code == 200
+        metrics = (await client.get("/metrics")).text
+    assert 'aeserve_rejected_total{model="tiny-vae",reason="expected_wait"} 1.0' in metrics
+
+
+async def test_a_request_whose_caller_gave_up_is_dropped_before_its_batch_runs(make_client):
+    async with make_client(max_batch_size=1) as (client, app):
+        release = block_inference(app)
+        pipeline = [asyncio.create_task(client.get("/sample?model=tiny-vae")) for _ in range(IN_FLIGHT)]
+        await until(lambda: len(in_flight(app, "tiny-vae")) == IN_FLIGHT)
+        gone = [asyncio.create_task(client.get("/sample?model=tiny-vae")) for _ in range(5)]
+        await until(lambda: queued(app, "tiny-vae") == 5)
+        for task in gone:
+            task.cancel()
+        await asyncio.gather(*gone, return_exceptions=True)
+        release.set()
+        assert [(await each).status_code for each in pipeline] == [200] * IN_FLIGHT
+        assert (await client.get("/sample?model=tiny-vae")).status_code == 200  # and it keeps serving
+        metrics = (await client.get("/metrics")).text
+    assert 'aeserve_cancelled_total{model="tiny-vae"} 5.0' in metrics
+    assert f'aeserve_batch_size_count{{model="tiny-vae",operation="decode"}} {IN_FLIGHT + 1}.0' in metrics
+
+
+async def test_a_device_out_of_memory_fails_that_batch_with_503_and_the_next_requests_succeed(make_client, monkeypatch):
+    async with make_client() as (client, _):
+
+        def out_of_memory(model, batch):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        with monkeypatch.context() as patch:
+            patch.setattr("service.inference.run", out_of_memory)
+            failed = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
+        assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
+        assert "ran out of memory" in failed.json()["detail"]
+        assert (await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})).status_code == 200
+        assert (await client.get("/readyz")).status_code == 200
+        metrics = (await client.get("/metrics")).text
+    assert 'aeserve_rejected_total{model="tiny-vae",reason="out_of_memory"} 1.0' in metrics

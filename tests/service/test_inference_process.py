@@ -22,7 +22,7 @@ async def test_the_inference_process_answers_as_the_thread_does(make_client):
         in_thread = await answers(client)
     async with make_client(inference_process=True) as (client, app):
         in_process = await answers(client)
-        inference_pid = app.state.catalog.inference.process.pid
+        inference_pid = app.state.catalog.runner.process.pid
     assert inference_pid != os.getpid()  # it really ran elsewhere
     assert in_process == in_thread
 
@@ -44,7 +44,7 @@ async def test_a_burst_of_first_requests_shares_one_connection_to_the_inference_
 async def test_a_dead_inference_process_fails_requests_clearly_and_readiness(make_client):
     async with make_client(inference_process=True) as (client, app):
         assert (await client.get("/readyz")).status_code == 200
-        process = app.state.catalog.inference.process
+        process = app.state.catalog.runner.process
         os.kill(process.pid, signal.SIGKILL)
         process.join(10)
         response = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
@@ -54,10 +54,11 @@ async def test_a_dead_inference_process_fails_requests_clearly_and_readiness(mak
         assert (await client.get("/readyz")).status_code == 503
 
 
-def test_frames_to_and_from_the_inference_process_round_trip_without_pickle():
+def test_frames_to_and_from_the_inference_process_are_safetensors_and_round_trip():
     import numpy as np
+    import safetensors.numpy
 
-    from service.frames import Batch, Decoded, Encoded, Output, pack, unpack
+    from service.frames import Batch, Decoded, Encoded, Failed, Load, Output, Unload, pack, unpack
 
     batch = Batch("vae", "decode", np.arange(6, dtype=np.float32).reshape(3, 2), None, [1, 2], [True, False], 32)
     output = Output(
@@ -66,10 +67,14 @@ def test_frames_to_and_from_the_inference_process_round_trip_without_pickle():
             Decoded(None, ["iVBORw0K"]),
             Decoded(np.zeros((1, 1, 2, 2), np.uint8), None),
         ],
+        0.004,
         None,
     )
-    for key, payload in [(1, batch), (2, output), (3, {"error": "RuntimeError: device lost"}), (0, "ready")]:
+    load = Load("vae@0123#1", np.frombuffer(b"checkpoint bytes", dtype=np.uint8))
+    failed = Failed("OutOfMemoryError: CUDA out of memory", True)
+    for key, payload in [(1, batch), (2, output), (3, failed), (4, load), (5, Unload("vae@0123#1")), (0, "ready")]:
         data = pack(key, payload)
+        assert "frame" in safetensors.numpy.load(data)  # a plain safetensors blob, readable by any reader
         got_key, got = unpack(data)
         assert got_key == key and type(got) is type(payload)
         assert repr(got) == repr(payload)  # numpy arrays compare by repr here: same values, dtypes, shapes
