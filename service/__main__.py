@@ -1,4 +1,5 @@
-"""`python -m service`: run the API with uvicorn; SIGTERM turns readiness to 503, drains, then exits 0.
+"""`python -m service`: run the API with uvicorn; SIGTERM turns readiness to 503, drains, then exits 0;
+SIGHUP rescans the models folder.
 
 Mistakes in how it is started (no CUDA where it was asked for, the port taken, a models folder that is
 missing or unreadable, a setting that does not parse) end it at once with one line saying what to change.
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 
 from service.app import create_app
 from service.catalog import resolve_device
+from service.connections import with_read_timeout
 from service.settings import Settings
 
 
@@ -94,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level, log_config=None,
         timeout_graceful_shutdown=30,  # within the 35 s stop grace period of docker-compose.yml
+        http=with_read_timeout(settings.read_timeout_s),  # 408 for clients that trickle their request
     )  # fmt: skip
     _DrainingServer(config, app).run()
 

@@ -169,7 +169,8 @@ class Catalog:
         a replaced version takes no new requests and retires once the ones using it have finished."""
         async with self._reloading:
             folder = self.settings.models_dir
-            paths = {path.stem: path for path in sorted(folder.glob("*.safetensors"))} if folder.is_dir() else {}
+            found = sorted(folder.glob("*.safetensors"), key=lambda path: path.stem) if folder.is_dir() else []
+            paths = {path.stem: path for path in found}
             if not paths:
                 log.warning("no checkpoints in %s", folder)
             report = ReloadReport()

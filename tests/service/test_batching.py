@@ -154,7 +154,8 @@ async def test_a_failing_batch_fails_its_requests_and_the_worker_goes_on(make_cl
             patch.setattr("service.inference.run", broken)
             failed = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})
         assert (
-            failed.status_code == 500 and failed.json()["detail"] == "inference failed on model tiny-vae: RuntimeError: device lost"
+            failed.status_code == 500
+            and failed.json()["detail"] == "inference failed on model tiny-vae: RuntimeError: device lost"
         )
         assert (await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT]})).status_code == 200
         assert (await client.get("/readyz")).status_code == 200  # one failed batch does not make it unready
