@@ -22,6 +22,7 @@ from service.deps import require_token
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimit, RecordMetrics
+from service.openapi import served_openapi
 from service.routes import admin, api, health
 from service.settings import Settings
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # matches a request through it twice, ~17 µs a request (py-spy under bench/serve.py's load)
         routes=[*api.routes, *admin.routes, *health.routes],
     )
+    app.openapi = served_openapi(app, catalog)  # type: ignore[method-assign]  # FastAPI's documented override
     app.state.settings = settings
     app.state.catalog = catalog  # empty, so not ready, until the lifespan has loaded the models
     install_error_handlers(app)

@@ -154,7 +154,10 @@ async def reload(catalog: CatalogDep) -> ReloadReport:
                     "schema": {
                         "type": "object",
                         "properties": {
-                            "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                            "files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary", "contentMediaType": "image/*"},
+                            },
                             "labels": {"type": "array", "items": {"type": "string"}},
                         },
                         "required": ["files"],

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 # Strict: "1.5" is not a number here, and neither are NaN or Infinity.
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-Label = Annotated[int, Field(strict=True)] | Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _whole_number(value: Any) -> Any:
+    """3.0 is the integer 3 (as JSON Schema counts integers); 3.5 stays a float and is refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Label = Annotated[
+    Annotated[int, Field(strict=True)] | Annotated[str, Field(min_length=1, max_length=64)],
+    BeforeValidator(_whole_number),
+]
 ModelName = Annotated[str, Field(min_length=1, max_length=64, examples=["cvae"])]
+# an uploaded image as base64 text (OpenAPI's "byte"); any format Pillow reads, converted to the model's size
+Base64Image = Annotated[str, Field(json_schema_extra={"format": "byte", "contentMediaType": "image/*"})]
 
 
 class _Strict(BaseModel):
@@ -18,7 +30,7 @@ class _Strict(BaseModel):
 
 class EncodeJSON(_Strict):
     model: ModelName | None = Field(None, description="model name; the default model when absent")
-    images: list[str] = Field(
+    images: list[Base64Image] = Field(
         min_length=1, description="base64 PNG/JPEG/..., data: URIs allowed; converted to the model's size and mode",
         examples=[["iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAAEElEQVR4nGNgGAWjYBRAAAADHAABjVO6XQAAAABJRU5ErkJggg=="]],
     )  # fmt: skip
