@@ -36,6 +36,21 @@ METADATA_KEY = "aeserve"
 LATENT_MAP_PREFIX = "latent_map."  # no model parameter is named so: the map's tensors sit beside the weights
 
 
+class _Header(pydantic.BaseModel):
+    """The JSON header's shape (what each field must be before it is read): checked as a whole first."""
+
+    model_config = pydantic.ConfigDict(strict=True, extra="allow")
+
+    kind: str
+    variant: str
+    config: dict[str, Any]
+    prior: dict[str, Any] | None
+    class_names: list[str] | None
+    image_shape: list[int]
+    training: dict[str, Any]
+    evaluation: dict[str, Any]
+
+
 class CheckpointError(ValueError):
     """A checkpoint cannot be read or written; the message says which file and why."""
 
@@ -231,6 +246,11 @@ def _parse_header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
     required = ("kind", "variant", "config", "prior", "class_names", "image_shape", "training", "evaluation")
     if missing := [key for key in required if key not in header]:
         raise CheckpointError(f"{path}: the header lacks {', '.join(missing)}")
+    try:
+        _Header.model_validate(header)
+    except pydantic.ValidationError as error:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
+        raise CheckpointError(f"{path}: the header's fields have the wrong types ({wrong})") from error
     if header["kind"] not in MODELS:
         raise CheckpointError(f"{path}: unknown kind {header['kind']!r}; known kinds: {', '.join(MODELS)}")
     return header
