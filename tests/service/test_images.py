@@ -2,6 +2,7 @@
 decoded or refused with an ImageError."""
 
 import contextlib
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
