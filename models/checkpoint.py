@@ -141,6 +141,12 @@ def save(
         payload = safetensors.torch.save(tensors, metadata={METADATA_KEY: json.dumps(header, allow_nan=False)})
     except ValueError as error:  # e.g. a NaN figure in the summary
         raise CheckpointError(f"cannot save {path}: {error}") from error
+    write_atomically(path, payload)
+
+
+def write_atomically(path: Path, payload: bytes) -> None:
+    """Write `payload` to `path` so that a crash at any point leaves the old file or the new one, whole
+    (a temporary file in the same folder, fsync, rename, fsync of the folder); no temporary file stays."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import distributed as dist
@@ -57,12 +58,16 @@ def train(
     *,
     device: torch.device | str = "cpu",
     start_epoch: int = 0,
-    on_epoch_end: Callable[[int, EpochStats], None] | None = None,
+    state: dict[str, Any] | None = None,
+    on_epoch_end: Callable[[int, EpochStats, dict[str, Any]], None] | None = None,
 ) -> list[EpochStats]:
     """Train `model` in place from `start_epoch` to `config.epochs`; return one stats dict per epoch.
 
-    Under torchrun (an initialised process group) each rank trains on its shard of every epoch and
-    DistributedDataParallel averages the gradients, so all ranks hold the same weights.
+    `on_epoch_end(epoch, stats, state)` gets the run's whole state after each epoch (optimisers,
+    schedulers, the auxiliary classifier, random generators); passed back as `state` with the same
+    `start_epoch`, the run continues exactly as if it had not stopped. Under torchrun (an initialised
+    process group) each rank trains on its shard of every epoch and DistributedDataParallel averages
+    the gradients, so all ranks hold the same weights.
     """
     distributed = dist.is_available() and dist.is_initialized()
     rank, world_size = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
@@ -94,8 +99,6 @@ def train(
             model.encoder.parameters(), lr=config.generator_learning_rate, betas=betas
         )
         optimisers += [discriminator_optimiser, generator_optimiser]
-    groups = [group for each in optimisers for group in each.param_groups]
-    base_rates = [group["lr"] for group in groups]
     # every rank sees a disjoint shard of each epoch, reshuffled per epoch from the seed
     sampler: DistributedSampler[int] = DistributedSampler(
         range(len(data)),  # type: ignore[arg-type]  # the sampler only needs len()
@@ -103,6 +106,33 @@ def train(
     )  # fmt: skip
     steps_per_epoch = -(-len(sampler) // config.batch_size)
     total_steps = config.epochs * steps_per_epoch
+    # every learning rate decays to 0 along a cosine over the whole run, stepped once a batch; a run resumed
+    # without its state (weights only) starts the curve where its epochs left it
+    skipped = 0 if state is not None else start_epoch * steps_per_epoch
+    schedulers = [
+        torch.optim.lr_scheduler.LambdaLR(
+            each, lambda step: 0.5 * (1 + math.cos(math.pi * min(skipped + step, total_steps) / total_steps))
+        )
+        for each in optimisers
+    ]
+    if state is not None:
+        for each_optimiser, saved in zip(optimisers, state["optimisers"], strict=True):
+            each_optimiser.load_state_dict(saved)
+        for scheduler, saved in zip(schedulers, state["schedulers"], strict=True):
+            scheduler.load_state_dict(saved)
+        if auxiliary is not None:
+            auxiliary.load_state_dict(state["auxiliary"])
+        torch.set_rng_state(state["torch_rng"])
+        generator.set_state(state["generator"])
+
+    def snapshot() -> dict[str, Any]:
+        return {
+            "optimisers": [each.state_dict() for each in optimisers],
+            "schedulers": [each.state_dict() for each in schedulers],
+            "auxiliary": auxiliary.state_dict() if auxiliary is not None else None,
+            "torch_rng": torch.get_rng_state(),
+            "generator": generator.get_state(),
+        }
 
     history: list[EpochStats] = []
     for epoch in range(start_epoch, config.epochs):
@@ -124,10 +154,6 @@ def train(
             batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=None if rank == 0 else True
         )
         for step, indices in enumerate(progress, start=1):
-            # cosine decay of every learning rate over the whole run: a resumed run picks up where it was
-            decay = 0.5 * (1 + math.cos(math.pi * (epoch * steps_per_epoch + step - 1) / total_steps))
-            for group, base in zip(groups, base_rates, strict=True):
-                group["lr"] = base * decay
             images = data.images[indices].to(device).float().div_(255)  # (B, C, H, W) in [0, 1]
             labels = data.labels[indices].to(device)  # (B,)
 
@@ -159,6 +185,8 @@ def train(
                 stats["generator"].backward()
                 generator_optimiser.step()
 
+            for scheduler in schedulers:
+                scheduler.step()
             for name, value in stats.items():
                 totals[name] += float(value.detach())
             progress.set_postfix({name: f"{total / step:.3g}" for name, total in totals.items()}, refresh=False)
@@ -172,7 +200,7 @@ def train(
         }
         history.append(epoch_stats)
         if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, epoch_stats)
+            on_epoch_end(epoch + 1, epoch_stats, snapshot())
     model.eval()
     return history
 

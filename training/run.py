@@ -22,6 +22,7 @@ from training.evaluate import classifier_accuracy, evaluate, train_classifier
 from training.ex_post import fit_ex_post_density
 from training.latent_map import compute_latent_map
 from training.loop import TrainConfig, train
+from training.resume import ResumeError, load_state, save_state, state_path
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def train_to_checkpoint(
     model, prior = build(preset, splits)
     class_names = splits.train.class_names
     history: list[dict[str, Any]] = []
-    start_epoch = 0
+    start_epoch, state = 0, None
     if resume and out.exists():
         previous = models.load(out, device)
         if (previous.kind, previous.variant) != (preset.kind, preset.variant):
@@ -75,7 +76,8 @@ def train_to_checkpoint(
         model.load_state_dict(previous.model.state_dict())
         history = previous.training.get("history", [])
         start_epoch = int(previous.training.get("epochs_done", 0))
-        log.info("resuming %s from epoch %d", out, start_epoch)
+        state = _saved_state(state_path(out), start_epoch)
+        log.info("resuming %s from epoch %d%s", out, start_epoch, "" if state else " (weights only: no matching state)")
     started = time.perf_counter()
 
     def summary() -> dict[str, Any]:
@@ -90,14 +92,20 @@ def train_to_checkpoint(
             "history": history,
         }
 
-    def save_progress(epoch: int, stats: dict[str, float]) -> None:
+    def save_progress(epoch: int, stats: dict[str, float], state: dict[str, Any]) -> None:
         history.append({key: round(value, 5) for key, value in stats.items()})
         log.info("%s epoch %d: %s", preset.name, epoch, ", ".join(f"{k}={v:.4g}" for k, v in stats.items()))
         if rank == 0:  # under torchrun, rank 0 alone writes
+            # the state first, then the checkpoint: a kill between the two leaves a state one epoch ahead
+            # of the checkpoint, which resuming sees by the epoch number and does not use
+            save_state(state_path(out), {**state, "epoch": epoch})
             models.save(out, model, prior=prior, class_names=class_names, training=summary())
 
     rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-    train(model, prior, splits.train, preset.train, device=device, start_epoch=start_epoch, on_epoch_end=save_progress)
+    train(
+        model, prior, splits.train, preset.train, device=device, start_epoch=start_epoch, state=state,
+        on_epoch_end=save_progress,
+    )  # fmt: skip
     if rank != 0:
         return {}
     assert classifier is not None, "rank 0 evaluates, so it needs the evaluation classifier"
@@ -111,6 +119,18 @@ def train_to_checkpoint(
     if docs_dir is not None:
         plots.model_pictures(model, prior, splits.test, class_names, history, docs_dir / preset.name)
     return evaluation
+
+
+def _saved_state(path: Path, epochs_done: int) -> dict[str, Any] | None:
+    """The state saved with the checkpoint's last epoch, or None (none saved, or from another epoch)."""
+    if not path.exists():
+        return None
+    try:
+        state = load_state(path)
+    except ResumeError as error:
+        log.warning("%s", error)
+        return None
+    return state if state.get("epoch") == epochs_done else None
 
 
 def classifier_for(splits: Splits, path: Path, *, device: str = "cpu", seed: int = 0) -> Classifier:
