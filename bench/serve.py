@@ -114,8 +114,10 @@ def in_process_ceiling(name: str, seconds: float) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[psutil.Process]:
-    """Start a server process, wait until `ready_url` answers 200, stop it with SIGTERM afterwards."""
+def server(
+    command: list[str], env: dict[str, str], ready_url: str, log: Path, cwd: Path = ROOT
+) -> Iterator[psutil.Process]:
+    """Start a server process (in `cwd`), wait until `ready_url` answers 200, stop it with SIGTERM afterwards."""
     port = httpx.URL(ready_url).port
     with socket.socket() as probe:  # a server left over from an earlier run would answer in its place
         if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -123,7 +125,7 @@ def server(command: list[str], env: dict[str, str], ready_url: str, log: Path) -
     with log.open("w") as log_file:
         # a session of its own, so stopping it stops every process it started (LitServe runs several)
         process = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, **env}, stdout=log_file, stderr=log_file, start_new_session=True
+            command, cwd=cwd, env={**os.environ, **env}, stdout=log_file, stderr=log_file, start_new_session=True
         )
         try:
             deadline = time.monotonic() + 120
