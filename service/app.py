@@ -21,7 +21,7 @@ from service.catalog import Catalog, resolve_device
 from service.deps import require_token
 from service.errors import install_error_handlers
 from service.metrics import Metrics
-from service.middleware import BodyLimit, RecordMetrics
+from service.middleware import BodyLimit, PerRequest
 from service.openapi import served_openapi
 from service.routes import admin, api, health
 from service.settings import Settings
@@ -108,5 +108,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RecordMetrics, metrics=metrics)  # outermost: it also counts the 413s of BodyLimit
+    app.add_middleware(PerRequest, metrics=metrics)  # outermost: it also counts the 413s of BodyLimit
     return app

@@ -73,15 +73,6 @@ class ServedModel:
         assert isinstance(self.checkpoint.model, Autoencoder)
         return self.checkpoint.model
 
-    @contextlib.contextmanager
-    def leased(self) -> Iterator[ServedModel]:
-        """Hold this version from retiring while a request uses it."""
-        self.leases += 1
-        try:
-            yield self
-        finally:
-            self.leases -= 1
-
     def class_index(self, label: int | str) -> int:
         """A label given as an index or a class name -> the index; ValueError saying what is valid."""
         names = self.checkpoint.class_names or [str(i) for i in range(self.model.config.num_classes)]
@@ -206,6 +197,7 @@ class Catalog:
                 del self.failed[name]
             self.metrics.models_loaded.set(len(self.served))
             self.metrics.models_failed.set(len(self.failed))
+            inference.return_freed_memory()  # the files' bytes, read and dropped
             if report.added or report.updated or report.removed or report.failed:
                 log.info("models: %s", report.model_dump_json())
             return report

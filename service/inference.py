@@ -219,9 +219,11 @@ def handle(loaded: dict[str, Autoencoder], message: Message, device: str) -> Rep
             model = models.load(message.checkpoint.tobytes(), device).model
             assert isinstance(model, Autoencoder), "the catalog loads autoencoders only"
             loaded[message.key] = for_inference(model)
+            return_freed_memory()
             return None
         if isinstance(message, Unload):
             loaded.pop(message.key, None)
+            return_freed_memory()
             return None
         return run(loaded[message.model], message)
     except Exception as error:
@@ -247,6 +249,13 @@ def keep_freed_memory() -> None:
     m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
     libc.mallopt(m_trim_threshold, 64 << 20)  # keep up to 64 MB of free heap
     libc.mallopt(m_mmap_threshold, 32 << 20)  # allocations below 32 MB (glibc's maximum) come from the heap
+
+
+def return_freed_memory() -> None:
+    """Hand freed heap back to the system now (glibc's malloc_trim): loading a checkpoint makes copies of its
+    bytes that are freed at once, and with `keep_freed_memory` glibc would keep them for good."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def for_inference(model: Autoencoder) -> Autoencoder:

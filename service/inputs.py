@@ -1,15 +1,17 @@
 """What a request asks for, looked up and validated (FastAPI dependencies): the model, its labels, the counts.
 
 A model is looked up in the catalog only, never built into a path, and leased for the whole request: a
-version replaced by a reload retires only once the requests that looked it up have finished. Every
+version replaced by a reload retires only once the requests that looked it up have finished (the lease
+ends in the middleware that closes every request, `service.middleware.PerRequest`: a dependency with
+`yield` costs a fifth of /decode's throughput). Every
 dependency raises `ProblemError` (4xx) saying what is wrong, so a route receives inputs it can use as
-they are. All async: FastAPI would run a plain `def` on its thread pool, a thread hop per request.
+they are. All async: FastAPI would run a plain `def` on its thread pool, a thread hop per request. They
+read the catalog from the app rather than through `Depends(get_catalog)`: each nested dependency costs
+FastAPI's resolver several microseconds a request (py-spy under bench/compare.py's load).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, NamedTuple
 
 import numpy as np
@@ -19,13 +21,12 @@ from starlette.datastructures import UploadFile
 
 from service import images
 from service.catalog import Catalog, ServedModel, UnknownModel
-from service.deps import get_catalog, get_settings
+from service.deps import get_catalog
 from service.errors import ProblemError
 from service.schemas import DecodeRequest, EncodeJSON
 from service.settings import Settings
 
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelQuery = Annotated[
     str | None, Query(max_length=64, description="model name; the default model when absent", examples=["cvae"])
 ]
@@ -52,22 +53,19 @@ class SampleCall(NamedTuple):
     grid: bool
 
 
-@contextlib.contextmanager
-def _leased(request: Request, catalog: Catalog, name: str | None) -> Iterator[ServedModel]:
+def _leased(request: Request, name: str | None) -> ServedModel:
+    catalog: Catalog = request.app.state.catalog
     try:
         served = catalog.lookup(name)
     except UnknownModel as error:
         raise ProblemError(404, str(error)) from error
-    request.state.model = served.name  # the metrics' model label
-    with served.leased():
-        yield served
+    served.leases += 1
+    request.state.lease = served  # released, and named in the metrics, when the request ends
+    return served
 
 
-async def path_model(
-    request: Request, catalog: CatalogDep, name: Annotated[str, Path(max_length=64)]
-) -> AsyncIterator[ServedModel]:
-    with _leased(request, catalog, name) as served:
-        yield served
+async def path_model(request: Request, name: Annotated[str, Path(max_length=64)]) -> ServedModel:
+    return _leased(request, name)
 
 
 def _labels(served: ServedModel, labels: list[Any] | None, count: int, *, needed: bool, what: str) -> list[int] | None:
@@ -85,9 +83,10 @@ def _labels(served: ServedModel, labels: list[Any] | None, count: int, *, needed
         raise ProblemError(422, str(error)) from error
 
 
-def _count(count: int, settings: Settings) -> None:
-    if count > settings.max_items:
-        raise ProblemError(413, f"{count} items in one request; the limit is {settings.max_items}")
+def _count(count: int, request: Request) -> None:
+    limit = request.app.state.settings.max_items
+    if count > limit:
+        raise ProblemError(413, f"{count} items in one request; the limit is {limit}")
 
 
 def wants_png(request: Request) -> bool:
@@ -95,25 +94,21 @@ def wants_png(request: Request) -> bool:
     return "image/png" in accept and "application/json" not in accept
 
 
-async def decode_call(
-    body: DecodeRequest, request: Request, catalog: CatalogDep, settings: SettingsDep
-) -> AsyncIterator[DecodeCall]:
-    _count(len(body.latents), settings)
-    with _leased(request, catalog, body.model) as served:
-        latent_dim = served.model.config.latent_dim
-        if wrong := [index for index, row in enumerate(body.latents) if len(row) != latent_dim]:
-            raise ProblemError(
-                422, f"model {served.name} takes latents of {latent_dim} numbers; rows {wrong[:10]} have another length"
-            )
-        needed = served.model.takes_labels_to_decode
-        labels = _labels(served, body.labels, len(body.latents), needed=needed, what="decode")
-        yield DecodeCall(served, np.asarray(body.latents, dtype=np.float32), labels, wants_png(request))
+async def decode_call(body: DecodeRequest, request: Request) -> DecodeCall:
+    _count(len(body.latents), request)
+    served = _leased(request, body.model)
+    latent_dim = served.model.config.latent_dim
+    if wrong := [index for index, row in enumerate(body.latents) if len(row) != latent_dim]:
+        raise ProblemError(
+            422, f"model {served.name} takes latents of {latent_dim} numbers; rows {wrong[:10]} have another length"
+        )
+    needed = served.model.takes_labels_to_decode
+    labels = _labels(served, body.labels, len(body.latents), needed=needed, what="decode")
+    return DecodeCall(served, np.asarray(body.latents, dtype=np.float32), labels, wants_png(request))
 
 
 async def sample_call(
     request: Request,
-    catalog: CatalogDep,
-    settings: SettingsDep,
     model: ModelQuery = None,
     n: Annotated[int, Query(ge=1, description="how many images", examples=[4])] = 1,
     label: Annotated[
@@ -126,34 +121,32 @@ async def sample_call(
     format: Annotated[
         str, Query(pattern="^(json|png)$", description="json, or png for one grid image", examples=["png"])
     ] = "json",
-) -> AsyncIterator[SampleCall]:
-    _count(n, settings)
-    with _leased(request, catalog, model) as served:
-        if label is not None and not served.model.samples_by_label:
-            raise ProblemError(422, f"model {served.name} is not conditional; leave label out")
-        labels = _labels(served, [label] * n, n, needed=True, what="sample") if label is not None else None
-        yield SampleCall(served, n, labels, seed, format == "png")
+) -> SampleCall:
+    _count(n, request)
+    served = _leased(request, model)
+    if label is not None and not served.model.samples_by_label:
+        raise ProblemError(422, f"model {served.name} is not conditional; leave label out")
+    labels = _labels(served, [label] * n, n, needed=True, what="sample") if label is not None else None
+    return SampleCall(served, n, labels, seed, format == "png")
 
 
 async def encode_call(
     request: Request,
-    catalog: CatalogDep,
-    settings: SettingsDep,
     model: Annotated[
         str | None, Query(max_length=64, description="model name (multipart uploads)", examples=["vae"])
     ] = None,
-) -> AsyncIterator[EncodeCall]:
+) -> EncodeCall:
     content_type = request.headers.get("content-type", "")
     labels: list[Any] | None
     if content_type.startswith("multipart/form-data"):
-        blobs, labels = await _read_multipart(request, settings)
+        blobs, labels = await _read_multipart(request)
     elif content_type.startswith("application/json"):
         try:
             body = EncodeJSON.model_validate_json(await request.body())
         except ValidationError as error:
             detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5])
             raise ProblemError(422, detail) from error
-        _count(len(body.images), settings)
+        _count(len(body.images), request)
         model, labels = body.model or model, body.labels
         try:
             blobs = [images.decode_base64(text) for text in body.images]
@@ -161,12 +154,13 @@ async def encode_call(
             raise ProblemError(422, str(error)) from error
     else:
         raise ProblemError(415, "send multipart/form-data (field 'files') or application/json")
-    with _leased(request, catalog, model) as served:
-        needed = served.model.takes_labels_to_encode
-        yield EncodeCall(served, blobs, _labels(served, labels, len(blobs), needed=needed, what="encode"))
+    served = _leased(request, model)
+    needed = served.model.takes_labels_to_encode
+    return EncodeCall(served, blobs, _labels(served, labels, len(blobs), needed=needed, what="encode"))
 
 
-async def _read_multipart(request: Request, settings: Settings) -> tuple[list[bytes], list[Any] | None]:
+async def _read_multipart(request: Request) -> tuple[list[bytes], list[Any] | None]:
+    settings: Settings = request.app.state.settings
     try:
         form = await request.form(max_files=settings.max_items + 1, max_fields=settings.max_items + 1)
     except Exception as error:  # starlette raises its own parse errors for malformed multipart bodies
@@ -174,7 +168,7 @@ async def _read_multipart(request: Request, settings: Settings) -> tuple[list[by
     uploads = [item for item in form.getlist("files") if isinstance(item, UploadFile)]
     if not uploads:
         raise ProblemError(422, "no images: send them as multipart files in the field 'files'")
-    _count(len(uploads), settings)
+    _count(len(uploads), request)
     raw_labels = [value for value in form.getlist("labels") if isinstance(value, str)]
     return [await upload.read() for upload in uploads], (raw_labels or None)
 

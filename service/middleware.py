@@ -1,4 +1,4 @@
-"""ASGI middleware: the request body limit and the per-request metrics (pure ASGI: cheap per request)."""
+"""ASGI middleware: the request body limit, and what every request ends with (pure ASGI: cheap per request)."""
 
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-class RecordMetrics:
-    """Count and time every request by route template, model and status (pure ASGI: cheap per request)."""
+class PerRequest:
+    """What every request ends with, whatever its outcome: the model it leased is released, and it is
+    counted and timed by route template, model and status (pure ASGI: cheap per request)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
@@ -74,8 +75,9 @@ class RecordMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            model = scope.get("state", {}).get("model", "")  # set by the route once the name is known
-            labels = (route, model, str(status))
+            served = scope.get("state", {}).get("lease")  # set by the dependency that looked the model up
+            if served is not None:
+                served.leases -= 1
+            labels = (getattr(scope.get("route"), "path", "unmatched"), served.name if served else "", str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(time.perf_counter() - started)

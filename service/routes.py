@@ -52,24 +52,40 @@ ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
 admin = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)], responses=ADMIN_ERRORS)
 
 
-async def through_worker(request: Request, call: Coroutine[Any, Any, T]) -> T:
-    """The worker's answer as the HTTP answer; a request whose client disconnects meanwhile is cancelled,
-    so the worker drops it before its batch runs."""
-    handler = asyncio.current_task()
-    assert handler is not None
+class ClientWatch:
+    """Cancels the request's handler when its client disconnects, once `start`ed: the worker starts it for
+    a request that has waited a while, so that the many answered at once pay nothing for it."""
 
-    async def watch() -> None:  # the server tells a disconnect only to whoever waits on receive()
-        while (await request.receive())["type"] != "http.disconnect":
+    def __init__(self, request: Request) -> None:
+        self.request, self.handler = request, asyncio.current_task()
+        self.task: asyncio.Task[None] | None = None
+        self.saw_disconnect = False
+
+    def start(self) -> None:
+        if self.task is None:
+            self.task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:  # the server tells a disconnect only to whoever waits on receive()
+        while (await self.request.receive())["type"] != "http.disconnect":
             pass
-        handler.cancel()
+        self.saw_disconnect = True
+        if self.handler is not None:
+            self.handler.cancel()
 
-    watcher = asyncio.create_task(watch())
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+async def through_worker(watch: ClientWatch, call: Coroutine[Any, Any, T]) -> T:
+    """The worker's answer as the HTTP answer; a request whose client disconnects while it waits is
+    cancelled, so the worker drops it before its batch runs."""
     try:
         return await call
     except asyncio.CancelledError:
-        if not watcher.done() or watcher.cancelled():
+        if not watch.saw_disconnect or watch.handler is None:
             raise  # cancelled for another reason (shutdown): let it through
-        handler.uncancel()
+        watch.handler.uncancel()
         raise ClientGone from None
     except Overloaded as error:
         raise ProblemError(503, f"{error}; retry later", headers={"Retry-After": str(error.retry_after)}) from error
@@ -80,7 +96,7 @@ async def through_worker(request: Request, call: Coroutine[Any, Any, T]) -> T:
     except InferenceFailed as error:  # the worker has logged the cause once
         raise ProblemError(500, str(error)) from error
     finally:
-        watcher.cancel()
+        watch.stop()
 
 
 # health
@@ -167,8 +183,9 @@ async def reload(catalog: CatalogDep) -> ReloadReport:
         }
     },
 )
-async def encode(call: Encoding, catalog: CatalogDep, request: Request) -> Response:
-    served, shape, limit = call.served, call.served.checkpoint.image_shape, catalog.settings.max_image_pixels
+async def encode(call: Encoding, request: Request) -> Response:
+    served, catalog = call.served, request.app.state.catalog
+    shape, limit = served.checkpoint.image_shape, catalog.settings.max_image_pixels
 
     def decode_one(numbered: tuple[int, bytes]) -> np.ndarray:
         try:
@@ -178,7 +195,8 @@ async def encode(call: Encoding, catalog: CatalogDep, request: Request) -> Respo
             raise ProblemError(status, f"image {numbered[0]}: {error}") from error
 
     arrays = await answers.in_threads(catalog, decode_one, list(enumerate(call.blobs)))
-    encoded = await through_worker(request, served.worker.encode(np.stack(arrays), call.labels))
+    watch = ClientWatch(request)
+    encoded = await through_worker(watch, served.worker.encode(np.stack(arrays), call.labels, waiting=watch.start))
     return answers.as_json(
         EncodeResponse(
             model=served.name,
@@ -196,9 +214,11 @@ async def encode(call: Encoding, catalog: CatalogDep, request: Request) -> Respo
     summary="Latent codes to images",
     description="With `Accept: image/png` the answer is one PNG: the image, or a grid of all of them.",
 )
-async def decode(call: Decoding, catalog: CatalogDep, request: Request) -> Response:
-    served = call.served
-    decoded = await through_worker(request, served.worker.decode(call.latents, call.labels, png=not call.grid))
+async def decode(call: Decoding, request: Request) -> Response:
+    served, catalog = call.served, request.app.state.catalog
+    watch = ClientWatch(request)
+    decoding = served.worker.decode(call.latents, call.labels, png=not call.grid, waiting=watch.start)
+    decoded = await through_worker(watch, decoding)
     if call.grid:
         assert decoded.images is not None
         return await answers.png_grid(catalog, served, decoded.images)
@@ -207,9 +227,12 @@ async def decode(call: Decoding, catalog: CatalogDep, request: Request) -> Respo
 
 
 @api.get("/sample", response_model=SampleResponse, responses=PNG_RESPONSE, summary="New images from the model's prior")
-async def sample(call: Sampling, catalog: CatalogDep, request: Request) -> Response:
-    served = call.served
-    drawn = await through_worker(request, served.worker.sample(call.n, call.labels, call.seed, png=not call.grid))
+async def sample(call: Sampling, request: Request) -> Response:
+    served, catalog = call.served, request.app.state.catalog
+    watch = ClientWatch(request)
+    drawn = await through_worker(
+        watch, served.worker.sample(call.n, call.labels, call.seed, png=not call.grid, waiting=watch.start)
+    )
     if call.grid:
         assert drawn.images is not None
         return await answers.png_grid(catalog, served, drawn.images)

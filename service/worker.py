@@ -18,6 +18,7 @@ import logging
 import math
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 # never idles while the busy event loop gets round to a result and the next batch. On 2 CPU cores, 1 ->
 # 2 -> 8 took /decode at 64 connections from 2,130 to 2,780 to 3,390 requests/s (16: 3,535).
 IN_FLIGHT = 8
+WAITING_S = 0.05  # a request still waiting after this long is reported (`waiting`), once
+Waiting = Callable[[], None] | None
 __all__ = ["Decoded", "Encoded", "ModelWorker", "Sampled"]
 
 
@@ -73,6 +76,7 @@ class _Job:
     labels: list[int] | None  # one per row where the operation takes labels
     future: asyncio.Future[object]
     png: bool = False  # decode: also encode each image as base64 PNG
+    waiting: Waiting = None  # called once if it still waits WAITING_S after admission
     enqueued: float = field(default_factory=time.monotonic)
 
     @property
@@ -113,6 +117,7 @@ class ModelWorker:
         self._task: asyncio.Task[None] | None = None
         self._expiring: asyncio.Task[None] | None = None
         self._admitted: collections.deque[_Job] = collections.deque()  # oldest first, for the timeout
+        self._untold: collections.deque[_Job] = collections.deque()  # with `waiting`, not yet called
         self._closing = False
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -141,19 +146,26 @@ class ModelWorker:
 
     # the three operations
 
-    async def encode(self, images: np.ndarray, labels: list[int] | None) -> Encoded:
+    # `waiting`, where given, is called once if the request is still waiting WAITING_S after it was admitted:
+    # the HTTP side then starts watching for its client leaving (watching every request cost throughput)
+
+    async def encode(self, images: np.ndarray, labels: list[int] | None, *, waiting: Waiting = None) -> Encoded:
         """(n, C, H, W) uint8 images -> codes; VAEs also give log-variances."""
-        result = await self._submit("encode", images, labels)
+        result = await self._submit("encode", images, labels, waiting=waiting)
         assert isinstance(result, Encoded)
         return result
 
-    async def decode(self, latents: np.ndarray, labels: list[int] | None, *, png: bool = False) -> Decoded:
+    async def decode(
+        self, latents: np.ndarray, labels: list[int] | None, *, png: bool = False, waiting: Waiting = None
+    ) -> Decoded:
         """(n, latent_dim) float32 codes -> (n, C, H, W) uint8 images, or their PNGs if `png`."""
-        result = await self._submit("decode", latents, labels, png=png)
+        result = await self._submit("decode", latents, labels, png=png, waiting=waiting)
         assert isinstance(result, Decoded)
         return result
 
-    async def sample(self, n: int, labels: list[int] | None, seed: int | None, *, png: bool = False) -> Sampled:
+    async def sample(
+        self, n: int, labels: list[int] | None, seed: int | None, *, png: bool = False, waiting: Waiting = None
+    ) -> Sampled:
         """n images from the prior (or their PNGs if `png`); the same seed gives the same images."""
         assert self.prior is not None, "sampling needs a prior"
         seed = secrets.randbits(63) if seed is None else seed
@@ -163,23 +175,26 @@ class ModelWorker:
         decoder_labels = (
             drawn_labels.tolist() if drawn_labels is not None and self.model.takes_labels_to_decode else None
         )
-        decoded = await self.decode(codes.numpy(), decoder_labels, png=png)
+        decoded = await self.decode(codes.numpy(), decoder_labels, png=png, waiting=waiting)
         labels_out = drawn_labels.tolist() if drawn_labels is not None else None
         return Sampled(codes.numpy(), labels_out, decoded.images, decoded.pngs, seed)
 
     # internals
 
     async def _submit(
-        self, operation: Operation, inputs: np.ndarray, labels: list[int] | None, *, png: bool = False
-    ) -> object:
+        self, operation: Operation, inputs: np.ndarray, labels: list[int] | None, *, png: bool = False,
+        waiting: Waiting = None,
+    ) -> object:  # fmt: skip
         if self._closing:
             raise ShuttingDown(f"model {self.name} is shutting down")
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        job = _Job(operation, inputs, labels, future, png)
+        job = _Job(operation, inputs, labels, future, png, waiting)
         self._admit(job.size)
         self._queue.put_nowait(job)
         self._waiting_images += job.size
         self._admitted.append(job)
+        if waiting is not None:
+            self._untold.append(job)
         try:
             return await future  # the watchdog (_expire) fails it with TimedOut past the timeout
         except asyncio.CancelledError:  # the caller gave up (its client has gone): not computed if still waiting
@@ -207,12 +222,17 @@ class ModelWorker:
         raise Overloaded(f"{why}, over the {self.timeout_s:g} s timeout or the queue limit", max(1, math.ceil(drain_s)))
 
     async def _expire(self) -> None:
-        """Fail admitted requests older than the timeout with TimedOut (skipped if still queued).
-
-        One timer for all of them: a timeout per request cost the busy event loop a timer each."""
+        """Tell requests still waiting after WAITING_S so (`waiting`); fail those older than the timeout with
+        TimedOut (skipped if still queued). One timer for all of them: a timer per request cost the busy
+        event loop one each."""
         while True:
-            await asyncio.sleep(self.timeout_s / 10)
-            too_old = time.monotonic() - self.timeout_s
+            await asyncio.sleep(min(self.timeout_s / 10, WAITING_S))
+            now = time.monotonic()
+            while self._untold and (self._untold[0].future.done() or self._untold[0].enqueued < now - WAITING_S):
+                job = self._untold.popleft()
+                if job.waiting is not None and not job.future.done():
+                    job.waiting()
+            too_old = now - self.timeout_s
             while self._admitted and (self._admitted[0].future.done() or self._admitted[0].enqueued < too_old):
                 job = self._admitted.popleft()
                 if not job.future.done():
