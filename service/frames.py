@@ -13,6 +13,7 @@ import struct
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
+import safetensors
 import safetensors.numpy
 
 Operation = Literal["encode", "decode"]
@@ -90,7 +91,17 @@ def pack(key: int, payload: Any) -> bytes:
 
     frame = json.dumps({"key": key, "payload": tree(payload)}).encode()
     arrays[_FRAME] = np.frombuffer(frame, dtype=np.uint8)
-    return safetensors.numpy.save(arrays)
+    # safetensors' own serializer, given each array's address as safetensors.numpy.save gives it, but read
+    # from __array_interface__: numpy's `.ctypes` builds an object per array, a cost the busy event loop
+    # felt (py-spy). Native byte order is little-endian on every platform torch ships for.
+    specs = {
+        name: safetensors.TensorSpec(
+            dtype=array.dtype.name, shape=array.shape, data_ptr=array.__array_interface__["data"][0],
+            data_len=array.nbytes,
+        )
+        for name, array in arrays.items()
+    }  # fmt: skip
+    return bytes(safetensors.serialize(specs))  # the arrays stay alive until here
 
 
 def unpack(data: bytes) -> tuple[int, Any]:

@@ -53,24 +53,23 @@ admin = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)], respons
 
 
 class ClientWatch:
-    """Cancels the request's handler when its client disconnects, once `start`ed: the worker starts it for
-    a request that has waited a while, so that the many answered at once pay nothing for it."""
+    """Drops the request from its worker's queue when its client disconnects, once `start`ed: the worker
+    starts it for a request that has waited a while, so that the many answered at once pay nothing."""
 
     def __init__(self, request: Request) -> None:
-        self.request, self.handler = request, asyncio.current_task()
+        self.request = request
         self.task: asyncio.Task[None] | None = None
         self.saw_disconnect = False
 
-    def start(self) -> None:
+    def start(self, waiting: asyncio.Future[object]) -> None:
         if self.task is None:
-            self.task = asyncio.create_task(self._watch())
+            self.task = asyncio.create_task(self._watch(waiting))
 
-    async def _watch(self) -> None:  # the server tells a disconnect only to whoever waits on receive()
-        while (await self.request.receive())["type"] != "http.disconnect":
+    async def _watch(self, waiting: asyncio.Future[object]) -> None:
+        while (await self.request.receive())["type"] != "http.disconnect":  # the one way a server tells
             pass
         self.saw_disconnect = True
-        if self.handler is not None:
-            self.handler.cancel()
+        waiting.cancel()
 
     def stop(self) -> None:
         if self.task is not None:
@@ -83,9 +82,8 @@ async def through_worker(watch: ClientWatch, call: Coroutine[Any, Any, T]) -> T:
     try:
         return await call
     except asyncio.CancelledError:
-        if not watch.saw_disconnect or watch.handler is None:
-            raise  # cancelled for another reason (shutdown): let it through
-        watch.handler.uncancel()
+        if not watch.saw_disconnect:
+            raise  # the handler itself was cancelled (shutdown): let it through
         raise ClientGone from None
     except Overloaded as error:
         raise ProblemError(503, f"{error}; retry later", headers={"Retry-After": str(error.retry_after)}) from error

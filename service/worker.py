@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 # 2 -> 8 took /decode at 64 connections from 2,130 to 2,780 to 3,390 requests/s (16: 3,535).
 IN_FLIGHT = 8
 WAITING_S = 0.05  # a request still waiting after this long is reported (`waiting`), once
-Waiting = Callable[[], None] | None
+# called with the request's future: cancelling it drops the request (if its batch has not been handed over)
+Waiting = Callable[[asyncio.Future[object]], None] | None
 __all__ = ["Decoded", "Encoded", "ModelWorker", "Sampled"]
 
 
@@ -117,7 +118,6 @@ class ModelWorker:
         self._task: asyncio.Task[None] | None = None
         self._expiring: asyncio.Task[None] | None = None
         self._admitted: collections.deque[_Job] = collections.deque()  # oldest first, for the timeout
-        self._untold: collections.deque[_Job] = collections.deque()  # with `waiting`, not yet called
         self._closing = False
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -193,12 +193,11 @@ class ModelWorker:
         self._queue.put_nowait(job)
         self._waiting_images += job.size
         self._admitted.append(job)
-        if waiting is not None:
-            self._untold.append(job)
         try:
             return await future  # the watchdog (_expire) fails it with TimedOut past the timeout
         except asyncio.CancelledError:  # the caller gave up (its client has gone): not computed if still waiting
-            # (cancelling the awaiting task cancels the future itself; a future with a result was computed)
+            # (the future itself cancelled, or the awaiting task: that cancels the future too; a future with a
+            # result was computed)
             if future.cancel() or future.cancelled():
                 self._metrics.cancelled.labels(self.name).inc()
             raise
@@ -222,22 +221,24 @@ class ModelWorker:
         raise Overloaded(f"{why}, over the {self.timeout_s:g} s timeout or the queue limit", max(1, math.ceil(drain_s)))
 
     async def _expire(self) -> None:
-        """Tell requests still waiting after WAITING_S so (`waiting`); fail those older than the timeout with
-        TimedOut (skipped if still queued). One timer for all of them: a timer per request cost the busy
-        event loop one each."""
+        """Tell requests still waiting after WAITING_S so (`waiting`), once; fail those older than the timeout
+        with TimedOut (skipped if still queued). One timer for all of them: a timer per request cost the
+        busy event loop one each, and so did a second list of them."""
         while True:
             await asyncio.sleep(min(self.timeout_s / 10, WAITING_S))
             now = time.monotonic()
-            while self._untold and (self._untold[0].future.done() or self._untold[0].enqueued < now - WAITING_S):
-                job = self._untold.popleft()
-                if job.waiting is not None and not job.future.done():
-                    job.waiting()
             too_old = now - self.timeout_s
             while self._admitted and (self._admitted[0].future.done() or self._admitted[0].enqueued < too_old):
                 job = self._admitted.popleft()
                 if not job.future.done():
                     self._metrics.rejected.labels(self.name, "timeout").inc()
                     job.future.set_exception(TimedOut(f"model {self.name} did not answer within {self.timeout_s:g} s"))
+            for job in self._admitted:  # oldest first: only the few waiting longer than WAITING_S are walked
+                if job.enqueued > now - WAITING_S:
+                    break
+                if job.waiting is not None and not job.future.done():
+                    job.waiting(job.future)
+                    job.waiting = None  # once
 
     async def _next_job(self, timeout: float | None) -> _Job | None:
         """The next job: at once if one waits, else within `timeout` seconds (None: however long)."""
