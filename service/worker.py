@@ -120,6 +120,8 @@ class ModelWorker:
         self._admitted: collections.deque[_Job] = collections.deque()  # oldest first, for the timeout
         self._closing = False
         self._slots = asyncio.Semaphore(IN_FLIGHT)
+        self._images_in_flight = IN_FLIGHT * max_batch_size  # and at most this many images at the runner
+        self._room = asyncio.Event()  # set when a batch comes back
         self._in_flight: set[asyncio.Task[None]] = set()
         self._queue_wait = metrics.queue_wait.labels(name)
 
@@ -195,11 +197,8 @@ class ModelWorker:
         self._admitted.append(job)
         try:
             return await future  # the watchdog (_expire) fails it with TimedOut past the timeout
-        except asyncio.CancelledError:  # the caller gave up (its client has gone): not computed if still waiting
-            # (the future itself cancelled, or the awaiting task: that cancels the future too; a future with a
-            # result was computed)
-            if future.cancel() or future.cancelled():
-                self._metrics.cancelled.labels(self.name).inc()
+        except asyncio.CancelledError:  # the caller gave up (its client has gone): dropped when its turn comes
+            future.cancel()  # (if the awaiting task was cancelled rather than the future itself)
             raise
 
     def _admit(self, size: int) -> None:
@@ -276,6 +275,8 @@ class ModelWorker:
             size += job.size
         self._set_aside.extendleft(reversed(skipped))
         self._waiting_images += sum(job.size for job in skipped)
+        if cancelled := sum(job.future.cancelled() for job in batch):  # their callers have gone: not computed
+            self._metrics.cancelled.labels(self.name).inc(cancelled)
         return [job for job in batch if not job.future.done()]  # drop requests timed out or cancelled meanwhile
 
     async def _run(self) -> None:
@@ -283,17 +284,20 @@ class ModelWorker:
             # a batch is gathered while the one before it runs: the next one waits at the runner, so the
             # device never idles through the hand-over (a round trip to the inference process)
             await self._slots.acquire()
+            while self._running_images >= self._images_in_flight:  # large requests: one or two at the runner
+                self._room.clear()  # suffice, and a request handed over can no longer be dropped if its
+                await self._room.wait()  # caller leaves
             batch = await self._gather()
             if not batch:
                 self._slots.release()
                 continue
+            self._running_images += sum(job.size for job in batch)
             task = asyncio.create_task(self._execute(batch))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
 
     async def _execute(self, batch: list[_Job]) -> None:
-        images = sum(job.size for job in batch)
-        self._running_images += images
+        images = sum(job.size for job in batch)  # counted in _running_images when handed over
         try:
             started = time.monotonic()
             for job in batch:
@@ -316,6 +320,7 @@ class ModelWorker:
                     job.future.set_result(result)
         finally:
             self._running_images -= images
+            self._room.set()
             self._slots.release()
 
     def _fail(self, batch: list[_Job], error: Exception) -> None:
