@@ -120,7 +120,11 @@ class ModelWorker:
         self._admitted: collections.deque[_Job] = collections.deque()  # oldest first, for the timeout
         self._closing = False
         self._slots = asyncio.Semaphore(IN_FLIGHT)
-        self._images_in_flight = IN_FLIGHT * max_batch_size  # and at most this many images at the runner
+        # and at most this many images at the runner: a request handed over can no longer be dropped if its
+        # caller leaves, yet fewer than four large requests there left the device idle whenever the event
+        # loop was busy (answering a flood of 503s, bench/overload.py)
+        self._images_in_flight = 4 * IN_FLIGHT * max_batch_size
+        self._last_done: float | None = None  # when the last batch came back
         self._room = asyncio.Event()  # set when a batch comes back
         self._in_flight: set[asyncio.Task[None]] = set()
         self._queue_wait = metrics.queue_wait.labels(name)
@@ -284,9 +288,9 @@ class ModelWorker:
             # a batch is gathered while the one before it runs: the next one waits at the runner, so the
             # device never idles through the hand-over (a round trip to the inference process)
             await self._slots.acquire()
-            while self._running_images >= self._images_in_flight:  # large requests: one or two at the runner
-                self._room.clear()  # suffice, and a request handed over can no longer be dropped if its
-                await self._room.wait()  # caller leaves
+            while self._running_images >= self._images_in_flight:
+                self._room.clear()
+                await self._room.wait()
             batch = await self._gather()
             if not batch:
                 self._slots.release()
@@ -310,7 +314,14 @@ class ModelWorker:
             operation = batch[0].operation
             self._metrics.inference.labels(self.name, operation).observe(time.monotonic() - started)
             self._metrics.batch_size.labels(self.name, operation).observe(images)
-            recent = output.seconds / images  # a moving average: the cost of an image drifts with batch sizes
+            # seconds an image takes, as the queue sees it: while other work was waiting, the time since the
+            # last batch came back (the device's idle moments and other models on it count: they delay the
+            # queue too); else the runner's own time. A moving average: it drifts with batch sizes and load.
+            now = time.monotonic()
+            backlog = self._waiting_images > 0 or self._running_images > images
+            wall = now - self._last_done if backlog and self._last_done is not None else 0.0
+            self._last_done = now
+            recent = max(output.seconds, wall) / images
             previous = self._seconds_per_image
             self._seconds_per_image = recent if previous is None else 0.8 * previous + 0.2 * recent
             if output.gpu_memory_bytes is not None:
