@@ -29,9 +29,11 @@ async def get_catalog(request: Request) -> Catalog:
 
 
 async def require_token(
-    settings: Annotated[Settings, Depends(get_settings)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
+    # the settings from the app, not Depends(get_settings): every request passes here, and each nested
+    # dependency costs FastAPI's resolver microseconds (py-spy under bench/compare.py's load)
+    settings: Settings = request.app.state.settings
     if settings.auth_token is None:
         return
     expected = settings.auth_token.get_secret_value().encode()
@@ -41,13 +43,11 @@ async def require_token(
 
 
 async def require_admin(
-    request: Request,
-    settings: Annotated[Settings, Depends(get_settings)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     """/admin/*: the token where one is set; without one, only clients on the loopback interface."""
-    if settings.auth_token is not None:
-        return await require_token(settings, credentials)
+    if request.app.state.settings.auth_token is not None:
+        return await require_token(request, credentials)
     if not _is_loopback(request.client.host if request.client else ""):
         raise ProblemError(
             403, "without AESERVE_AUTH_TOKEN, /admin/* answers only clients on this machine (loopback); "

@@ -74,6 +74,9 @@ class ClientWatch:
     def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
+        self.task = None
+        # the worker keeps its jobs (and so this watch) until its next sweep: let the request go now
+        del self.request
 
 
 async def through_worker(watch: ClientWatch, call: Coroutine[Any, Any, T]) -> T:
