@@ -1,14 +1,13 @@
 """What a request asks for, looked up and validated (FastAPI dependencies): the model, its labels, the counts.
 
 A model is looked up in the catalog only, never built into a path, and leased for the whole request: a
-version replaced by a reload retires only once the requests that looked it up have finished (the lease
-ends in the middleware that closes every request, `service.middleware.PerRequest`: a dependency with
-`yield` costs a fifth of /decode's throughput). Every
-dependency raises `ProblemError` (4xx) saying what is wrong, so a route receives inputs it can use as
-they are. All async: FastAPI would run a plain `def` on its thread pool, a thread hop per request. They
-read the catalog from the app rather than through `Depends(get_catalog)`: each nested dependency costs
-FastAPI's resolver several microseconds a request (py-spy under bench/compare.py's load).
-"""
+version replaced by a reload retires only once the requests that looked it up have finished. The lease
+ends in the middleware that closes every request (`service.middleware.PerRequest`): a dependency with
+`yield` cost a fifth of /decode's throughput. Every dependency raises `ProblemError` (4xx) saying what
+is wrong, so a route receives inputs it can use as they are. All async: FastAPI would run a plain `def`
+on its thread pool, a thread hop per request. They read the catalog from the app rather than through
+`Depends(get_catalog)`: each nested dependency costs FastAPI's resolver several microseconds a request
+(py-spy under bench/compare.py's load)."""
 
 from __future__ import annotations
 

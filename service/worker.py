@@ -111,7 +111,7 @@ class ModelWorker:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._waiting_images = 0  # in the queue and set aside
         self._running_images = 0  # in batches handed to the runner
-        self._seconds_per_image: float | None = None  # recent forward passes; None until the first
+        self._seconds_per_image: float | None = None  # as the queue sees them lately; None until a batch is done
         # read when scraped: setting a gauge takes a lock, twice a request
         metrics.queue_depth.labels(name).set_function(lambda: self._waiting_images)
         self._set_aside: collections.deque[_Job] = collections.deque()  # other operation, next batch
