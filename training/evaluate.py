@@ -114,23 +114,39 @@ def evaluate(
     num_classes = len(test.class_names)
     requested = torch.arange(num_samples) % num_classes if model.samples_by_label else None
     samples = draw_samples(model, prior, num_samples, requested, generator).images.cpu()
-    real = test.images[:num_samples].float() / 255
-    noise = torch.rand(real.shape, generator=generator)
-    real_features = features(classifier, real)
-    figures["frechet_distance"] = frechet_distance(features(classifier, samples), real_features)
-    figures["frechet_distance_noise"] = frechet_distance(features(classifier, noise), real_features)
-    figures["frechet_ratio_to_noise"] = figures["frechet_distance"] / figures["frechet_distance_noise"]
+    figures |= frechet_figures(samples, test.images[:num_samples].float() / 255, classifier, generator)
     if requested is not None:
-        predicted = torch.cat(
-            [
-                classifier(samples[s : s + BATCH].to(_device(classifier))).argmax(1).cpu()
-                for s in range(0, num_samples, BATCH)
-            ]
-        )
-        figures["label_accuracy"] = float((predicted == requested).float().mean())
+        figures["label_accuracy"] = label_accuracy(samples, requested, classifier)
         figures["classifier_test_accuracy"] = classifier_accuracy(classifier, test)
         figures["label_accuracy_ratio"] = figures["label_accuracy"] / figures["classifier_test_accuracy"]
     return figures
+
+
+def frechet_figures(
+    images: torch.Tensor, real: torch.Tensor, classifier: Classifier, generator: torch.Generator
+) -> dict[str, float]:
+    """Fréchet distance of `images` to `real` (float, [0, 1]) in the classifier's feature space, that of
+    uniform noise (as many images, from `generator`), and their ratio: 0 for the real images' own
+    statistics, 1 for noise."""
+    noise = torch.rand(real.shape, generator=generator)
+    real_features = features(classifier, real)
+    distance = frechet_distance(features(classifier, images), real_features)
+    noise_distance = frechet_distance(features(classifier, noise), real_features)
+    return {
+        "frechet_distance": distance,
+        "frechet_distance_noise": noise_distance,
+        "frechet_ratio_to_noise": distance / noise_distance,
+    }
+
+
+@torch.no_grad()
+def label_accuracy(images: torch.Tensor, labels: torch.Tensor, classifier: Classifier) -> float:
+    """The share of `images` the classifier assigns to their `labels`."""
+    device = _device(classifier)
+    predicted = torch.cat(
+        [classifier(images[s : s + BATCH].to(device)).argmax(1).cpu() for s in range(0, len(images), BATCH)]
+    )
+    return float((predicted == labels).float().mean())
 
 
 def _device(module: torch.nn.Module) -> torch.device:

@@ -144,5 +144,4 @@ def test_evaluate_reports_every_figure(small, classifier):
         "frechet_distance_noise", "frechet_ratio_to_noise", "label_accuracy", "classifier_test_accuracy",
         "label_accuracy_ratio",
     } == set(figures)  # fmt: skip
-    assert figures["frechet_distance"] > 0 and figures["frechet_distance_noise"] > 0
     assert figures["frechet_ratio_to_noise"] == figures["frechet_distance"] / figures["frechet_distance_noise"]
