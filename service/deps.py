@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the settings and catalog of this app, the optional bearer-token check, admin access.
+"""FastAPI dependencies: the catalog of this app, the optional bearer-token check, admin access.
 
 All async: FastAPI runs a plain `def` dependency on its thread pool, a thread hop per request for
 what is an attribute lookup (it cost a fifth of the event loop's time under load).
@@ -20,10 +20,6 @@ from service.settings import Settings
 _bearer = HTTPBearer(auto_error=False, description="set when the service runs with AESERVE_AUTH_TOKEN")
 
 
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
 async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
@@ -31,7 +27,7 @@ async def get_catalog(request: Request) -> Catalog:
 async def require_token(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
-    # the settings from the app, not Depends(get_settings): every request passes here, and each nested
+    # the settings from the app, not a dependency of their own: every request passes here, and each nested
     # dependency costs FastAPI's resolver microseconds (py-spy under bench/compare.py's load)
     settings: Settings = request.app.state.settings
     if settings.auth_token is None:
