@@ -47,12 +47,13 @@ class Model:
     labels_to_encode: bool
     labels_to_decode: bool
     classes: list[str] | None
-    prior: dict[str, Any] | None
+    prior: dict[str, Any] | None  # the family's prior: sample(sampler="prior") draws from it
     device: str
     default: bool
-    evaluation: dict[str, float]
+    evaluation: dict[str, Any]  # reconstruction, and per evaluation classifier ("spaces") the samples' figures
     latent_map: bool = False  # whether `latent_map(name)` has the test images' codes
     version: str | None = None  # the start of the checkpoint file's sha256
+    sampler: dict[str, Any] | None = None  # the fitted per-class density that sample() draws from by default
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,10 @@ def latent_map(name: str) -> Call[LatentMap]:
     return Call("GET", f"/models/{_segment(name)}/latent-map", {}, read)
 
 
-def sample(model: str | None, n: int, label: Label | None, seed: int | None) -> Call[Sampled]:
-    params = {"model": model, "n": n, "label": label, "seed": seed}
+def sample(
+    model: str | None, n: int, label: Label | None, seed: int | None, sampler: str | None = None
+) -> Call[Sampled]:
+    params = {"model": model, "n": n, "label": label, "seed": seed, "sampler": sampler}
 
     def read(response: httpx.Response) -> Sampled:
         body = response.json()

@@ -59,10 +59,12 @@ class Client:
         return self._send(calls.latent_map(model))
 
     def sample(
-        self, model: str | None = None, n: int = 1, label: Label | None = None, seed: int | None = None
-    ) -> Sampled:
-        """`n` new images; `label` (index or class name) for conditional models; a seed repeats a draw."""
-        return self._send(calls.sample(model, n, label, seed))
+        self, model: str | None = None, n: int = 1, label: Label | None = None, seed: int | None = None,
+        sampler: str | None = None,
+    ) -> Sampled:  # fmt: skip
+        """`n` new images; `label` (index or class name) for conditional models; a seed repeats a draw;
+        `sampler` "prior" draws from the family's prior instead of the fitted density ("ex_post")."""
+        return self._send(calls.sample(model, n, label, seed, sampler))
 
     def encode(self, images: Images, model: str | None = None, labels: Sequence[Label] | None = None) -> Encoded:
         """Images (uint8 or [0, 1] floats, PIL images or file bytes) -> their codes."""
@@ -113,9 +115,10 @@ class AsyncClient:
         return await self._send(calls.latent_map(model))
 
     async def sample(
-        self, model: str | None = None, n: int = 1, label: Label | None = None, seed: int | None = None
-    ) -> Sampled:
-        return await self._send(calls.sample(model, n, label, seed))
+        self, model: str | None = None, n: int = 1, label: Label | None = None, seed: int | None = None,
+        sampler: str | None = None,
+    ) -> Sampled:  # fmt: skip
+        return await self._send(calls.sample(model, n, label, seed, sampler))
 
     async def encode(self, images: Images, model: str | None = None, labels: Sequence[Label] | None = None) -> Encoded:
         return await self._send(calls.encode(images, model, labels))

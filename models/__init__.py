@@ -8,8 +8,16 @@ from models.ae import AE, AEConfig
 from models.base import Autoencoder, AutoencoderConfig, Encoding
 from models.checkpoint import Checkpoint, CheckpointError, LatentMap, load, save
 from models.classifier import Classifier, ClassifierConfig
-from models.priors import GaussianMixtureDensity, GaussianPrior, MixturePrior, Prior, PriorError, SwissRollPrior
-from models.sampling import Samples, draw_codes, draw_samples
+from models.priors import (
+    ClassMixtureDensity,
+    GaussianMixtureDensity,
+    GaussianPrior,
+    MixturePrior,
+    Prior,
+    PriorError,
+    SwissRollPrior,
+)
+from models.sampling import Samples, by_label, draw_codes, draw_samples
 from models.vae import VAE, VAEConfig
 
 __all__ = [
@@ -22,6 +30,7 @@ __all__ = [
     "AutoencoderConfig",
     "Checkpoint",
     "CheckpointError",
+    "ClassMixtureDensity",
     "Classifier",
     "ClassifierConfig",
     "Encoding",
@@ -34,6 +43,7 @@ __all__ = [
     "Samples",
     "SwissRollPrior",
     "VAEConfig",
+    "by_label",
     "draw_codes",
     "draw_samples",
     "load",

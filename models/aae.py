@@ -74,10 +74,6 @@ class AAE(Autoencoder):
     def takes_labels_to_decode(self) -> bool:
         return self.config.variant == "supervised"
 
-    @property
-    def samples_by_label(self) -> bool:
-        return self.config.variant in ("supervised", "label-prior")
-
     def discriminate(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logit (B,) that each code was drawn from the prior.
 

@@ -54,11 +54,6 @@ class Autoencoder(nn.Module):
     def takes_labels_to_decode(self) -> bool:
         return False
 
-    @property
-    def samples_by_label(self) -> bool:
-        """Whether a label can choose what `sample` draws (through the decoder or the prior)."""
-        return self.takes_labels_to_decode
-
     def _labels(self, labels: torch.Tensor | None, needed: bool) -> torch.Tensor | None:
         if not needed:
             return None

@@ -2,8 +2,9 @@
 
 A checkpoint is one safetensors file: the model's tensors, and in the header one metadata entry,
 "aeserve", holding JSON with the format version, kind, variant, full config, prior (fitted densities
-included), class names, image shape, training summary and evaluation figures. A 2-D model may also
-carry its latent map (the test images' codes and draws from its prior) as tensors named `latent_map.*`.
+included), sampler (a density fitted to the codes that sampling uses instead of the prior, if any),
+class names, image shape, training summary and evaluation figures. A 2-D model may also carry its
+latent map (the test images' codes and draws from its sampler) as tensors named `latent_map.*`.
 Tensors and JSON only, so loading a checkpoint never runs code. Saving is atomic: a crash mid-write
 leaves the previous file as it was. Loading is strict and every failure is one `CheckpointError`
 that says what is wrong.
@@ -45,6 +46,7 @@ class _Header(pydantic.BaseModel):
     variant: str
     config: dict[str, Any]
     prior: dict[str, Any] | None
+    sampler: dict[str, Any] | None = None
     class_names: list[str] | None
     image_shape: list[int]
     training: dict[str, Any]
@@ -106,6 +108,14 @@ class Checkpoint:
     training: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
     latent_map: LatentMap | None = None
+    # a density fitted to the model's codes after training, which sampling uses in place of the family's
+    # prior (which stays, for the adversary's target and for sampling "from the prior" on request)
+    sampler: Prior | None = None
+
+    @property
+    def density(self) -> Prior | None:
+        """What new images are drawn from by default: the sampler where there is one, else the prior."""
+        return self.sampler or self.prior
 
 
 def save(
@@ -113,6 +123,7 @@ def save(
     model: nn.Module,
     *,
     prior: Prior | None = None,
+    sampler: Prior | None = None,
     class_names: list[str] | None = None,
     training: dict[str, Any] | None = None,
     evaluation: dict[str, Any] | None = None,
@@ -130,6 +141,7 @@ def save(
         "variant": config.variant,
         "config": dataclasses.asdict(config),
         "prior": prior.to_metadata() if prior is not None else None,
+        "sampler": sampler.to_metadata() if sampler is not None else None,
         "class_names": class_names,
         "image_shape": list(config.image_shape),
         "training": training or {},
@@ -192,6 +204,7 @@ def load(source: str | Path | bytes, device: str | torch.device = "cpu", *, weig
         model = model.to(device)
     try:
         prior = prior_from_metadata(header["prior"]) if header["prior"] is not None else None
+        sampler = prior_from_metadata(header["sampler"]) if header.get("sampler") is not None else None
     except PriorError as error:
         raise CheckpointError(f"{path}: {error}") from error
     class_names = header["class_names"]
@@ -209,6 +222,7 @@ def load(source: str | Path | bytes, device: str | torch.device = "cpu", *, weig
         training=header["training"],
         evaluation=header["evaluation"],
         latent_map=latent_map,
+        sampler=sampler,
     )
 
 

@@ -170,6 +170,42 @@ class GaussianMixtureDensity(Prior):
         }
 
 
+class ClassMixtureDensity(Prior):
+    """One fitted Gaussian mixture per class (full covariances): a label-conditioned ex-post density over a
+    model's codes (Ghosh et al. 2020 fit one mixture to all codes; one per class lets a label choose where
+    its draws fall). Label k draws from class k's mixture; no label draws the class uniformly first."""
+
+    name = "class_mixture"
+
+    def __init__(self, weights: torch.Tensor, means: torch.Tensor, covariances: torch.Tensor) -> None:
+        classes, k, dim = means.shape
+        if weights.shape != (classes, k) or covariances.shape != (classes, k, dim, dim):
+            raise PriorError(
+                f"class mixture parameters disagree: weights {tuple(weights.shape)}, means {tuple(means.shape)}, "
+                f"covariances {tuple(covariances.shape)}"
+            )
+        self.dim, self.num_labels = dim, classes
+        self.classes = [GaussianMixtureDensity(*parts) for parts in zip(weights, means, covariances, strict=True)]
+
+    def _sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
+        if labels is None:
+            labels = self._random_labels(n, generator)
+        codes = torch.empty(n, self.dim)
+        for label, density in enumerate(self.classes):  # in class order, so a seed gives the same draws
+            chosen = torch.nonzero(labels == label).squeeze(1)
+            if len(chosen):
+                codes[chosen] = density.sample(len(chosen), generator=generator)
+        return codes
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "weights": [density.weights.tolist() for density in self.classes],
+            "means": [density.means.tolist() for density in self.classes],
+            "covariances": [density.covariances.tolist() for density in self.classes],
+        }
+
+
 def prior_from_metadata(metadata: dict[str, Any]) -> Prior:
     """Rebuild a prior from `Prior.to_metadata()`; raise PriorError saying what is wrong."""
     try:
@@ -196,6 +232,15 @@ def prior_from_metadata(metadata: dict[str, Any]) -> Prior:
                     torch.tensor(metadata["means"], dtype=torch.float64),
                     torch.tensor(metadata["covariances"], dtype=torch.float64),
                 )
+            case {"name": "class_mixture"}:
+                return ClassMixtureDensity(
+                    torch.tensor(metadata["weights"], dtype=torch.float64),
+                    torch.tensor(metadata["means"], dtype=torch.float64),
+                    torch.tensor(metadata["covariances"], dtype=torch.float64),
+                )
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise PriorError(f"prior metadata {str(metadata)[:200]} is not valid: {error}") from error
-    raise PriorError(f"unknown prior {str(metadata)[:200]}: expected gaussian, mixture, swiss_roll or gaussian_mixture")
+    raise PriorError(
+        f"unknown prior {str(metadata)[:200]}: "
+        "expected gaussian, mixture, swiss_roll, gaussian_mixture or class_mixture"
+    )

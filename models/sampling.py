@@ -16,6 +16,12 @@ class Samples(NamedTuple):
     images: torch.Tensor  # (n, C, H, W) in [0, 1]
 
 
+def by_label(model: Autoencoder, density: Prior) -> bool:
+    """Whether a label can choose what is drawn: through the decoder (conditional VAE, supervised AAE) or
+    through the density's components (label-prior AAE, any model with a per-class ex-post density)."""
+    return model.takes_labels_to_decode or density.num_labels > 0
+
+
 def draw_codes(
     model: Autoencoder,
     prior: Prior,
@@ -25,17 +31,18 @@ def draw_codes(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Codes (n, latent_dim) and labels (n,) or None to decode into n new images, on the CPU.
 
-    A label reaches the image through the decoder (conditional VAE, supervised AAE) or through the
-    prior's component (label-prior AAE). A conditional model asked for no label draws uniform labels.
+    A label reaches the image through the decoder, the prior's component, or both (see `by_label`). A
+    model that samples by label, asked for no label, draws uniform labels.
     Random numbers come from `generator` on the CPU, so a seed gives the same images on any device.
     """
-    if labels is not None and not model.samples_by_label:
-        raise ValueError(f"this {model.kind} ({model.config.variant}) does not sample by label")
-    if labels is None and model.samples_by_label:
-        labels = torch.randint(0, model.config.num_classes, (n,), generator=generator)
+    if labels is not None and not by_label(model, prior):
+        raise ValueError(
+            f"this {model.kind} ({model.config.variant}) with a {prior.name} prior does not sample by label"
+        )
+    if labels is None and by_label(model, prior):
+        labels = torch.randint(0, model.config.num_classes or prior.num_labels, (n,), generator=generator)
     labels = labels.cpu() if labels is not None else None
-    prior_labels = None if model.takes_labels_to_decode else labels
-    return prior.sample(n, prior_labels, generator), labels
+    return prior.sample(n, labels if prior.num_labels else None, generator), labels
 
 
 @torch.no_grad()

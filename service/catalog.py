@@ -18,12 +18,13 @@ import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import watchfiles
 
 import models
-from models import Autoencoder, CheckpointError
+from models import Autoencoder, CheckpointError, Prior
 from service import inference
 from service.metrics import Metrics
 from service.schemas import ModelInfo, ReloadReport
@@ -88,7 +89,7 @@ class ServedModel:
 
     def describe(self, *, default: bool, device: torch.device) -> ModelInfo:
         config = self.model.config
-        prior = self.checkpoint.prior
+        conditional = self.by_label(None)
         return ModelInfo(
             name=self.name,
             version=self.version,
@@ -96,18 +97,32 @@ class ServedModel:
             variant=self.checkpoint.variant,
             latent_dim=config.latent_dim,
             image_shape=list(self.checkpoint.image_shape),
-            conditional=self.model.samples_by_label,
+            conditional=conditional,
             labels_to_encode=self.model.takes_labels_to_encode,
             labels_to_decode=self.model.takes_labels_to_decode,
             classes=self.checkpoint.class_names
-            if self.model.samples_by_label or self.model.takes_labels_to_encode
+            if conditional or self.model.takes_labels_to_encode or self.model.takes_labels_to_decode
             else None,
-            prior={"name": prior.name, "dim": prior.dim, "components": prior.num_labels} if prior else None,
+            prior=_density_info(self.checkpoint.prior),
+            sampler=_density_info(self.checkpoint.sampler),
             device=str(device),
             default=default,
             evaluation=self.checkpoint.evaluation,
             latent_map=self.checkpoint.latent_map is not None,
         )
+
+    def density(self, sampler: str | None) -> Prior:
+        """What /sample draws from: "prior", "ex_post" (the fitted sampler), or None for the default (the sampler
+        where there is one); ValueError saying why for a sampler this model lacks."""
+        if sampler == "ex_post" and self.checkpoint.sampler is None:
+            raise ValueError(f"model {self.name} has no ex-post sampler; leave sampler out or ask for the prior")
+        density = self.checkpoint.prior if sampler == "prior" else self.checkpoint.density
+        assert density is not None, "a served model has a prior"
+        return density
+
+    def by_label(self, sampler: str | None) -> bool:
+        """Whether a label can choose what `sampler` (see `density`) draws."""
+        return models.by_label(self.model, self.density(sampler))
 
     @functools.cached_property
     def latent_map_json(self) -> bytes | None:
@@ -224,7 +239,7 @@ class Catalog:
         key = f"{name}@{version}#{next(self._loads)}"  # unique even when a file returns to an older version
         await self.runner.load(key, data)
         worker = ModelWorker(
-            name, card.model, card.prior, key=key, device=self.device, runner=self.runner, metrics=self.metrics,
+            name, card.model, key=key, device=self.device, runner=self.runner, metrics=self.metrics,
             max_batch_size=self.settings.batch_size_for(self.device), max_wait_s=self.settings.max_wait_ms / 1000,
             max_queued_images=self.settings.max_queued_images, timeout_s=self.settings.request_timeout_s,
         )  # fmt: skip
@@ -275,3 +290,7 @@ class Catalog:
         if self.settings.default_model in self.served:
             return self.settings.default_model
         return next(iter(self.served), None)
+
+
+def _density_info(density: Prior | None) -> dict[str, Any] | None:
+    return {"name": density.name, "dim": density.dim, "components": density.num_labels} if density else None

@@ -18,6 +18,7 @@ from fastapi import Depends, Path, Query, Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from models import Prior
 from service import images
 from service.catalog import Catalog, ServedModel, UnknownModel
 from service.deps import get_catalog
@@ -49,6 +50,7 @@ class SampleCall(NamedTuple):
     n: int
     labels: list[int] | None
     seed: int | None
+    density: Prior
     grid: bool
 
 
@@ -120,13 +122,28 @@ async def sample_call(
     format: Annotated[
         str, Query(pattern="^(json|png)$", description="json, or png for one grid image", examples=["png"])
     ] = "json",
+    sampler: Annotated[
+        str | None,
+        Query(
+            pattern="^(ex_post|prior)$",
+            description="what to draw from: ex_post (the density fitted to the training codes, the default where "
+            "the model has one) or prior (the family's prior)",
+            examples=["prior"],
+        ),
+    ] = None,
 ) -> SampleCall:
     _count(n, request)
     served = _leased(request, model)
-    if label is not None and not served.model.samples_by_label:
-        raise ProblemError(422, f"model {served.name} is not conditional; leave label out")
+    try:
+        density = served.density(sampler)
+    except ValueError as error:
+        raise ProblemError(422, str(error)) from error
+    if label is not None and not served.by_label(sampler):
+        raise ProblemError(
+            422, f"model {served.name} is not conditional (sampling from its {density.name}); leave label out"
+        )
     labels = _labels(served, [label] * n, n, needed=True, what="sample") if label is not None else None
-    return SampleCall(served, n, labels, seed, format == "png")
+    return SampleCall(served, n, labels, seed, density, format == "png")
 
 
 async def encode_call(

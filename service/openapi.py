@@ -49,7 +49,7 @@ def _with_models(document: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
         _parameter(paths[path][method], "model")["schema"] = {"type": "string", "enum": names}
     sample = paths["/sample"]["get"]
     _parameter(sample, "n")["schema"]["maximum"] = catalog.settings.max_items
-    labels = sorted({label for model in served if model.model.samples_by_label for label in _label_values(model)})
+    labels = sorted({label for model in served if model.by_label(None) for label in _label_values(model)})
     if labels:
         _parameter(sample, "label")["schema"] = {"type": "string", "enum": labels}
     default = catalog.default_name()

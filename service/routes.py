@@ -227,12 +227,18 @@ async def decode(call: Decoding, request: Request) -> Response:
     return answers.as_json(ImagesResponse(model=served.name, images=decoded.pngs), served)
 
 
-@api.get("/sample", response_model=SampleResponse, responses=PNG_RESPONSE, summary="New images from the model's prior")
+@api.get(
+    "/sample",
+    response_model=SampleResponse,
+    responses=PNG_RESPONSE,
+    summary="New images from the model's sampler or prior",
+)
 async def sample(call: Sampling, request: Request) -> Response:
     served, catalog = call.served, request.app.state.catalog
     watch = ClientWatch(request)
     drawn = await through_worker(
-        watch, served.worker.sample(call.n, call.labels, call.seed, png=not call.grid, waiting=watch.start)
+        watch,
+        served.worker.sample(call.n, call.labels, call.seed, call.density, png=not call.grid, waiting=watch.start),
     )
     if call.grid:
         assert drawn.images is not None

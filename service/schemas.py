@@ -70,14 +70,21 @@ class ModelInfo(BaseModel):
     variant: str
     latent_dim: int
     image_shape: list[int]
-    conditional: bool = Field(description="whether /sample takes a label")
+    conditional: bool = Field(description="whether /sample takes a label (from its default sampler)")
     labels_to_encode: bool
     labels_to_decode: bool
     classes: list[str] | None
-    prior: dict[str, Any] | None
+    prior: dict[str, Any] | None = Field(description="the family's prior: /sample?sampler=prior draws from it")
+    sampler: dict[str, Any] | None = Field(
+        description="a density fitted to the training codes (one mixture per class) that /sample draws from by "
+        "default; null when the prior is the only one"
+    )
     device: str
     default: bool
-    evaluation: dict[str, float]
+    evaluation: dict[str, Any] = Field(
+        description="figures measured at training time on the test split: reconstruction, and per evaluation "
+        "classifier (`spaces`) the samples' Fréchet distance, precision/recall/density/coverage and label accuracy"
+    )
     latent_map: bool = Field(description="whether GET /models/NAME/latent-map has the test images' codes (2-D models)")
 
 
@@ -86,8 +93,10 @@ class LatentMap(BaseModel):
     classes: list[str] | None = Field(description="class names, indexed by the labels below")
     codes: list[list[float]] = Field(description="the code of each test image (a VAE's posterior mean)")
     labels: list[int] = Field(description="the class of each test image")
-    prior_codes: list[list[float]] = Field(description="draws from the model's prior")
-    prior_labels: list[int] | None = Field(description="the component of each draw, for priors with components")
+    prior_codes: list[list[float]] = Field(
+        description="draws from what /sample draws from (the sampler, else the prior)"
+    )
+    prior_labels: list[int] | None = Field(description="the class of each draw, for densities with components")
 
 
 class ModelList(BaseModel):

@@ -90,7 +90,6 @@ class ModelWorker:
         self,
         name: str,
         model: Autoencoder,
-        prior: Prior | None,
         *,
         key: str,
         device: torch.device,
@@ -103,7 +102,7 @@ class ModelWorker:
     ) -> None:
         # `model` is the card (built on the meta device: config and flags, no weights); the runner holds the
         # network under `key`
-        self.name, self.model, self.prior, self.device, self.key = name, model, prior, device, key
+        self.name, self.model, self.device, self.key = name, model, device, key
         self._runner, self._metrics = runner, metrics
         self.broken = False  # the runner can run nothing more (its process died): the service is not ready
         self.max_batch_size, self.max_wait_s, self.timeout_s = max_batch_size, max_wait_s, timeout_s
@@ -170,14 +169,20 @@ class ModelWorker:
         return result
 
     async def sample(
-        self, n: int, labels: list[int] | None, seed: int | None, *, png: bool = False, waiting: Waiting = None
+        self,
+        n: int,
+        labels: list[int] | None,
+        seed: int | None,
+        density: Prior,
+        *,
+        png: bool = False,
+        waiting: Waiting = None,
     ) -> Sampled:
-        """n images from the prior (or their PNGs if `png`); the same seed gives the same images."""
-        assert self.prior is not None, "sampling needs a prior"
+        """n images drawn from `density` (or their PNGs if `png`); the same seed gives the same images."""
         seed = secrets.randbits(63) if seed is None else seed
         generator = torch.Generator().manual_seed(seed)
         label_tensor = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
-        codes, drawn_labels = draw_codes(self.model, self.prior, n, label_tensor, generator)
+        codes, drawn_labels = draw_codes(self.model, density, n, label_tensor, generator)
         decoder_labels = (
             drawn_labels.tolist() if drawn_labels is not None and self.model.takes_labels_to_decode else None
         )

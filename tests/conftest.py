@@ -13,6 +13,7 @@ from models import (
     VAE,
     AAEConfig,
     AEConfig,
+    ClassMixtureDensity,
     GaussianMixtureDensity,
     GaussianPrior,
     LatentMap,
@@ -30,10 +31,15 @@ def save_tiny_models(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tiny = {"architecture": "mlp", "hidden": 16, "latent_dim": 4}
     ae = AE(AEConfig(**tiny))
+    # a per-class ex-post sampler whose class k lies around (10 k, 0, 0, 0), and an unconditional prior
+    class_means = torch.zeros(4, 1, 4)
+    class_means[:, 0, 0] = 10 * torch.arange(4)
     models.save(
         folder / "tiny-ae.safetensors",
         ae,
         prior=GaussianMixtureDensity(torch.ones(2), torch.randn(2, 4), torch.eye(4).repeat(2, 1, 1)),
+        sampler=ClassMixtureDensity(torch.ones(4, 1), class_means, 0.01 * torch.eye(4).repeat(4, 1, 1, 1)),
+        class_names=CLASSES,
     )
     vae = VAE(VAEConfig(**tiny))
     models.save(folder / "tiny-vae.safetensors", vae, prior=GaussianPrior(4), evaluation={"reconstruction_mse": 0.5})

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import distributed as dist
 
-from training.data import MNIST_BASE_URL, load_splits
+from training.data import MNIST_BASE_URL, hold_out_validation, load_splits
 from training.defaults import PRESETS
 from training.report import write_models_table
-from training.run import classifier_for, reevaluate, train_to_checkpoint, with_overrides
+from training.run import judges_for, reevaluate, train_to_checkpoint, with_overrides
 
 log = logging.getLogger("training")
 
@@ -47,11 +49,9 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--limit", type=int, help="use only the first N training images (quick runs)")
     group.add_argument(
-        "--classifier",
-        type=Path,
-        help="evaluation classifier checkpoint (trained there if missing) "
-        "[default: checkpoints/classifiers/DATASET.safetensors]",
-    )
+        "--judges-dir", type=Path, default=Path("checkpoints/classifiers"),
+        help="folder of the evaluation classifiers DATASET-cnn and DATASET-resnet (trained there if missing)",
+    )  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="checkpoint path [default: checkpoints/MODEL.safetensors]")
     train.add_argument("--resume", action="store_true", help="continue from the epochs already in --out")
     train.add_argument("--docs-dir", type=Path, help="also write the model's pictures under DIR/MODEL/")
+    train.add_argument(
+        "--evaluate-on", choices=["validation", "test"], default="validation",
+        help="split the figures are measured on: choose settings on validation, report test once at the end",
+    )  # fmt: skip
     hyper = train.add_argument_group("overrides of the preset (default: the preset's value)")
     hyper.add_argument("--epochs", type=int)
     hyper.add_argument("--latent-dim", type=int)
@@ -89,12 +93,17 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="recompute a checkpoint's evaluation and store it in the file")
     evaluate.add_argument("checkpoint", type=Path)
+    evaluate.add_argument("--split", choices=["validation", "test"], default="test")
     _common_arguments(evaluate)
 
     defaults = commands.add_parser("defaults", help="retrain the whole default set into checkpoints/")
     defaults.add_argument("--out-dir", type=Path, default=Path("checkpoints"))
     defaults.add_argument("--docs-dir", type=Path, default=Path("docs"))
     defaults.add_argument("--only", nargs="+", choices=sorted(PRESETS), help="retrain just these presets")
+    defaults.add_argument(
+        "--evaluate-on", choices=["validation", "test"], default="test",
+        help="split the stored figures are measured on (test: the figures to report)",
+    )  # fmt: skip
     _common_arguments(defaults)
     return parser
 
@@ -109,15 +118,14 @@ def main(argv: list[str] | None = None) -> None:
         args.dataset, fashion_mnist_dir=args.fashion_mnist_dir, mnist_dir=args.mnist_dir,
         mnist_base_url=args.mnist_url, image_folder=args.image_folder, image_shape=tuple(args.image_shape),
     )  # fmt: skip
-    splits = type(splits)(splits.train.subset(args.limit), splits.test)
-    checkpoints = getattr(args, "out_dir", Path("checkpoints"))
-    classifier_path = args.classifier or checkpoints / "classifiers" / f"{args.dataset}.safetensors"
+    splits = hold_out_validation(splits)
+    splits = dataclasses.replace(splits, train=splits.train.subset(args.limit))
     # under torchrun only rank 0 evaluates and writes; the others just train their shard
-    classifier = classifier_for(splits, classifier_path, device=args.device) if rank == 0 else None
+    judges = judges_for(splits, args.judges_dir, args.dataset, device=args.device) if rank == 0 else None
 
     if args.command == "evaluate":
-        assert classifier is not None, "evaluate runs in one process"
-        figures = reevaluate(args.checkpoint, splits, classifier, device=args.device)
+        assert judges is not None, "evaluate runs in one process"
+        figures = reevaluate(args.checkpoint, splits, judges, split=args.split, device=args.device)
         print(_format(args.checkpoint.stem, figures))
     elif args.command == "train":
         preset = with_overrides(
@@ -129,8 +137,8 @@ def main(argv: list[str] | None = None) -> None:
         )  # fmt: skip
         out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
         figures = train_to_checkpoint(
-            preset, splits, out, dataset=args.dataset, classifier=classifier, resume=args.resume,
-            device=args.device, docs_dir=args.docs_dir,
+            preset, splits, out, dataset=args.dataset, judges=judges, evaluate_on=args.evaluate_on,
+            resume=args.resume, device=args.device, docs_dir=args.docs_dir,
         )  # fmt: skip
         if rank == 0:
             print(_format(str(out), figures))
@@ -140,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             began = time.perf_counter()
             figures = train_to_checkpoint(
                 PRESETS[name], splits, args.out_dir / f"{name}.safetensors", dataset=args.dataset,
-                classifier=classifier, device=args.device, docs_dir=args.docs_dir / "models",
+                judges=judges, evaluate_on=args.evaluate_on, device=args.device, docs_dir=args.docs_dir / "models",
             )  # fmt: skip
             print(_format(name, figures) + f"  [{time.perf_counter() - began:.0f} s]", flush=True)
         print(f"default set trained in {time.perf_counter() - started:.0f} s")
@@ -162,5 +170,10 @@ def _init_distributed(args: argparse.Namespace) -> int:
     return dist.get_rank()
 
 
-def _format(name: str, figures: dict[str, float]) -> str:
-    return f"{name}: " + ", ".join(f"{key}={value:.4g}" for key, value in figures.items())
+def _format(name: str, figures: dict[str, Any]) -> str:
+    """The headline figures on one line: reconstruction, then per judge FD/noise, precision, coverage, label acc."""
+    parts = [f"{key}={figures[key]:.4g}" for key in ("reconstruction_mse", "negative_elbo_nats") if key in figures]
+    for judge, space in figures.get("spaces", {}).items():
+        shown = ("frechet_ratio_to_noise", "precision", "recall", "coverage", "label_accuracy_ratio")
+        parts.append(f"{judge}: " + " ".join(f"{key}={space[key]:.4g}" for key in shown if key in space))
+    return f"{name} [{figures.get('split')}]: " + ", ".join(parts)

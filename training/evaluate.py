@@ -1,49 +1,34 @@
-"""Evaluation: reconstruction error, the VAE's ELBO, and how real the samples look to a classifier.
+"""Evaluation: reconstruction error, the VAE's ELBO, and how real the samples look to classifiers.
 
-No Inception weights can be fetched here, so a small CNN trained on the same data plays Inception's
-part: its penultimate features define the Fréchet distance, and its predictions say whether a sample
-drawn for class k is recognised as class k. The noise reference (uniform-noise images) puts the
-distance on a scale that means something across data sets.
+No Inception weights can be fetched here, so classifiers trained on the same data play Inception's part:
+their penultimate features define the Fréchet distance and precision/recall, and their predictions say
+whether a sample drawn for class k is recognised as class k. There are two "judges", of different
+architectures, seeds and data orders (`models.classifier`), and every figure is computed in both feature
+spaces: a setting chosen by one judge's figures can be checked against the other's. Neither is ever a
+training signal. The noise reference (uniform-noise images) puts the distance on a scale that means
+something across data sets.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+from typing import Any
 
 import numpy as np
+import prdc
 import scipy.linalg
 import torch
 from torch.nn import functional as F
-from tqdm import tqdm
 
-from models import VAE, Autoencoder, Classifier, ClassifierConfig, Prior, draw_samples
+from models import VAE, Autoencoder, Classifier, Prior, by_label, draw_samples
 from models.losses import kl_to_standard_normal
 from training.data import ImageData
 
 log = logging.getLogger(__name__)
 BATCH = 500
-
-
-def train_classifier(train: ImageData, *, epochs: int = 4, seed: int = 0, device: str = "cpu") -> Classifier:
-    """The evaluation classifier: a small CNN, Adam, light shift augmentation against overfitting."""
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    classifier = Classifier(ClassifierConfig(image_shape=train.image_shape, num_classes=len(train.class_names)))
-    classifier.to(device).train()
-    optimiser = torch.optim.Adam(classifier.parameters(), lr=2e-3)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=epochs * -(-len(train) // 128))
-    for epoch in range(epochs):
-        order = torch.randperm(len(train), generator=generator)
-        for indices in tqdm(order.split(128), desc=f"classifier epoch {epoch + 1}/{epochs}", leave=False, disable=None):
-            images = train.images[indices].to(device).float().div_(255)
-            shift = [int(s) for s in torch.randint(-2, 3, (2,), generator=generator)]
-            images = torch.roll(images, shifts=shift, dims=(2, 3))
-            loss = F.cross_entropy(classifier(images), train.labels[indices].to(device))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-    return classifier.eval()
+PRDC_K = 5  # Naeem et al.'s choice; with 5,000 real and 5,000 generated images
 
 
 @torch.no_grad()
@@ -80,20 +65,23 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
 @torch.no_grad()
 def evaluate(
     model: Autoencoder,
-    prior: Prior,
-    test: ImageData,
-    classifier: Classifier,
+    density: Prior,
+    data: ImageData,
+    judges: dict[str, Classifier],
     *,
+    split: str,
     num_samples: int = 5000,
     seed: int = 0,
-) -> dict[str, float]:
-    """Every figure the checkpoint stores under "evaluation"."""
+) -> dict[str, Any]:
+    """Every figure the checkpoint stores under "evaluation", on `data` (the test split, or the validation
+    split while settings are chosen): reconstruction, and for samples drawn from `density` the figures of
+    `sample_figures` in each judge's feature space."""
     model.eval()
     device = _device(model)
     squared_error = bce = negative_elbo = 0.0
-    for start in range(0, len(test), BATCH):
-        images = test.images[start : start + BATCH].to(device).float() / 255
-        labels = test.labels[start : start + BATCH].to(device)
+    for start in range(0, len(data), BATCH):
+        images = data.images[start : start + BATCH].to(device).float() / 255
+        labels = data.labels[start : start + BATCH].to(device)
         encoding = model.encode(images, labels if model.takes_labels_to_encode else None)
         logits = model.decode(encoding.latents, labels if model.takes_labels_to_decode else None)
         squared_error += float(((torch.sigmoid(logits) - images) ** 2).flatten(1).mean(1).sum())
@@ -106,32 +94,67 @@ def evaluate(
             reconstruction = F.binary_cross_entropy_with_logits(sampled_logits, images, reduction="none")
             kl = kl_to_standard_normal(encoding.latents, encoding.log_variances)
             negative_elbo += float((reconstruction.flatten(1).sum(1) + kl).sum())
-    figures = {"reconstruction_mse": squared_error / len(test), "reconstruction_bce_nats": bce / len(test)}
+    figures: dict[str, Any] = {
+        "split": split,
+        "reconstruction_mse": squared_error / len(data),
+        "reconstruction_bce_nats": bce / len(data),
+    }
     if isinstance(model, VAE):
-        figures["negative_elbo_nats"] = negative_elbo / len(test)
+        figures["negative_elbo_nats"] = negative_elbo / len(data)
 
     generator = torch.Generator().manual_seed(seed)
-    num_classes = len(test.class_names)
-    requested = torch.arange(num_samples) % num_classes if model.samples_by_label else None
-    samples = draw_samples(model, prior, num_samples, requested, generator).images.cpu()
-    figures |= frechet_figures(samples, test.images[:num_samples].float() / 255, classifier, generator)
-    if requested is not None:
-        figures["label_accuracy"] = label_accuracy(samples, requested, classifier)
-        figures["classifier_test_accuracy"] = classifier_accuracy(classifier, test)
-        figures["label_accuracy_ratio"] = figures["label_accuracy"] / figures["classifier_test_accuracy"]
+    num_samples = min(num_samples, len(data))  # as many samples as real images to compare them with
+    num_classes = len(data.class_names)
+    requested = torch.arange(num_samples) % num_classes if by_label(model, density) else None
+    samples = draw_samples(model, density, num_samples, requested, generator).images.cpu()
+    figures |= {"sampled_from": density.name, "samples": num_samples, "prdc_k": PRDC_K}
+    figures["spaces"] = {
+        name: sample_figures(samples, requested, data.subset(num_samples), judge, generator)
+        for name, judge in judges.items()
+    }
+    return figures
+
+
+def sample_figures(
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    real: ImageData,
+    judge: Classifier,
+    generator: torch.Generator,
+) -> dict[str, Any]:
+    """How `images` (float, [0, 1]) compare with the `real` images in `judge`'s feature space: the Fréchet
+    distance and its ratio to uniform noise's, precision/recall/density/coverage; and for images drawn
+    for `labels`, the share the judge assigns to their label, overall, per class and as a confusion matrix
+    (rows: the label asked for; columns: the class the judge sees), beside its accuracy on the real images."""
+    real_images = real.images.float() / 255
+    real_features, image_features = features(judge, real_images), features(judge, images)
+    figures: dict[str, Any] = frechet_figures(
+        image_features, real_features, features(judge, torch.rand(real_images.shape, generator=generator))
+    )
+    figures |= precision_recall(real_features, image_features)
+    if labels is not None:
+        classes = len(real.class_names)
+        predicted = predictions(judge, images)
+        confusion = torch.zeros(classes, classes, dtype=torch.int64)
+        confusion.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
+        real_accuracy = float((predictions(judge, real_images) == real.labels).float().mean())
+        figures |= {
+            "label_accuracy": float((predicted == labels).float().mean()),
+            "real_accuracy": real_accuracy,
+            "label_accuracy_ratio": float((predicted == labels).float().mean()) / real_accuracy,
+            "label_accuracy_per_class": (confusion.diagonal() / confusion.sum(1).clamp_min(1)).tolist(),
+            "confusion": confusion.tolist(),
+        }
     return figures
 
 
 def frechet_figures(
-    images: torch.Tensor, real: torch.Tensor, classifier: Classifier, generator: torch.Generator
+    image_features: np.ndarray, real_features: np.ndarray, noise_features: np.ndarray
 ) -> dict[str, float]:
-    """Fréchet distance of `images` to `real` (float, [0, 1]) in the classifier's feature space, that of
-    uniform noise (as many images, from `generator`), and their ratio: 0 for the real images' own
-    statistics, 1 for noise."""
-    noise = torch.rand(real.shape, generator=generator)
-    real_features = features(classifier, real)
-    distance = frechet_distance(features(classifier, images), real_features)
-    noise_distance = frechet_distance(features(classifier, noise), real_features)
+    """Fréchet distance of images to real ones, that of uniform noise, and their ratio: 0 for the real
+    images' own statistics, 1 for noise."""
+    distance = frechet_distance(image_features, real_features)
+    noise_distance = frechet_distance(noise_features, real_features)
     return {
         "frechet_distance": distance,
         "frechet_distance_noise": noise_distance,
@@ -139,14 +162,21 @@ def frechet_figures(
     }
 
 
+def precision_recall(real_features: np.ndarray, image_features: np.ndarray) -> dict[str, float]:
+    """Precision, recall, density and coverage (Naeem et al. 2020, the `prdc` package) with k = PRDC_K
+    nearest neighbours: precision, the share of images inside the real images' k-NN balls; recall, the
+    share of real images inside the images' balls; density, precision counted with multiplicity (about 1
+    for real images); coverage, the share of real images whose ball holds an image."""
+    with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample counts
+        scores = prdc.compute_prdc(real_features, image_features, nearest_k=PRDC_K)
+    return {name: float(value) for name, value in scores.items()}
+
+
 @torch.no_grad()
-def label_accuracy(images: torch.Tensor, labels: torch.Tensor, classifier: Classifier) -> float:
-    """The share of `images` the classifier assigns to their `labels`."""
-    device = _device(classifier)
-    predicted = torch.cat(
-        [classifier(images[s : s + BATCH].to(device)).argmax(1).cpu() for s in range(0, len(images), BATCH)]
-    )
-    return float((predicted == labels).float().mean())
+def predictions(judge: Classifier, images: torch.Tensor) -> torch.Tensor:
+    """The judge's class (N,) for float images in [0, 1]."""
+    device = _device(judge)
+    return torch.cat([judge(images[s : s + BATCH].to(device)).argmax(1).cpu() for s in range(0, len(images), BATCH)])
 
 
 def _device(module: torch.nn.Module) -> torch.device:

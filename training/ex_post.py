@@ -1,28 +1,46 @@
-"""The plain AE's ex-post density: a Gaussian mixture fitted to the codes of the training images
-(Ghosh et al., 2020, "From Variational to Deterministic Autoencoders", section 4)."""
+"""Ex-post densities: Gaussian mixtures fitted to the codes of the training images (Ghosh et al., 2020,
+"From Variational to Deterministic Autoencoders", section 4). The plain AE's prior is one mixture over all
+codes; `fit_class_mixture` fits one per class, the label-conditioned sampler of the decoder fine-tuning."""
 
 from __future__ import annotations
 
 import torch
 from sklearn.mixture import GaussianMixture
 
-from models import Autoencoder, GaussianMixtureDensity
+from models import Autoencoder, ClassMixtureDensity, GaussianMixtureDensity
 from training.data import ImageData
 
 
 @torch.no_grad()
+def training_codes(model: Autoencoder, data: ImageData) -> torch.Tensor:
+    """The codes (N, latent_dim) of `data`'s images (encoded with their labels where the encoder takes them),
+    float64 on the CPU; a VAE's are its posterior means."""
+    model.eval()
+    device = next(model.parameters()).device
+    chunks = []
+    for start in range(0, len(data), 1000):
+        images = data.images[start : start + 1000].to(device).float() / 255
+        labels = data.labels[start : start + 1000].to(device) if model.takes_labels_to_encode else None
+        chunks.append(model.encode(images, labels).latents.cpu())
+    return torch.cat(chunks).double()
+
+
 def fit_ex_post_density(
     model: Autoencoder, data: ImageData, *, components: int = 10, seed: int = 0
 ) -> GaussianMixtureDensity:
-    model.eval()
-    device = next(model.parameters()).device
-    codes = torch.cat(
-        [
-            model.encode(data.images[start : start + 1000].to(device).float() / 255).latents.cpu()
-            for start in range(0, len(data), 1000)
-        ]
-    ).double()
+    return GaussianMixtureDensity(*_fit(training_codes(model, data), components, seed))
+
+
+def fit_class_mixture(
+    model: Autoencoder, data: ImageData, *, components: int = 3, seed: int = 0
+) -> ClassMixtureDensity:
+    """`components` full-covariance Gaussians per class, each fitted to that class's training codes."""
+    codes = training_codes(model, data)
+    fitted = [_fit(codes[data.labels == label], components, seed) for label in range(len(data.class_names))]
+    weights, means, covariances = (torch.stack(parts) for parts in zip(*fitted, strict=True))
+    return ClassMixtureDensity(weights, means, covariances)
+
+
+def _fit(codes: torch.Tensor, components: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     mixture = GaussianMixture(components, covariance_type="full", reg_covar=1e-5, random_state=seed).fit(codes.numpy())
-    return GaussianMixtureDensity(
-        torch.from_numpy(mixture.weights_), torch.from_numpy(mixture.means_), torch.from_numpy(mixture.covariances_)
-    )
+    return torch.from_numpy(mixture.weights_), torch.from_numpy(mixture.means_), torch.from_numpy(mixture.covariances_)

@@ -14,12 +14,15 @@ from torch import distributed as dist
 
 import models
 from models import Autoencoder, Classifier, GaussianPrior, MixturePrior, Prior, SwissRollPrior
+from models.classifier import ClassifierArchitecture
 from models.registry import MODELS
 from training import plots
-from training.data import Splits
+from training.classifiers import train_classifier
+from training.data import ImageData, Splits
 from training.defaults import ModelPreset
-from training.evaluate import classifier_accuracy, evaluate, train_classifier
-from training.ex_post import fit_ex_post_density
+from training.evaluate import classifier_accuracy, evaluate
+from training.ex_post import fit_class_mixture, fit_ex_post_density
+from training.fine_tune import fine_tune_decoder
 from training.latent_map import compute_latent_map
 from training.loop import TrainConfig, train
 from training.resume import ResumeError, load_state, save_state, state_path
@@ -59,15 +62,19 @@ def train_to_checkpoint(
     out: Path,
     *,
     dataset: str,
-    classifier: Classifier | None,
+    judges: dict[str, Classifier] | None,
+    evaluate_on: str = "validation",
     resume: bool = False,
     device: str = "cpu",
     docs_dir: Path | None = None,
-) -> dict[str, float]:
-    """Train (or resume) `preset`, save after every epoch, then evaluate and save the final checkpoint."""
+) -> dict[str, Any]:
+    """Train (or resume) `preset`, save after every epoch, fine-tune its decoder on a fitted per-class density
+    where the preset says so, then evaluate on the `evaluate_on` split and save the final checkpoint."""
     model, prior = build(preset, splits)
     class_names = splits.train.class_names
     history: list[dict[str, Any]] = []
+    fine_tuning: list[dict[str, Any]] = []
+    done_sampler: Prior | None = None  # the sampler of a resumed run that had finished its second stage
     start_epoch, state = 0, None
     if resume and out.exists():
         previous = models.load(out, device)
@@ -77,6 +84,8 @@ def train_to_checkpoint(
         history = previous.training.get("history", [])
         start_epoch = int(previous.training.get("epochs_done", 0))
         state = _saved_state(state_path(out), start_epoch)
+        if previous.sampler is not None and previous.training.get("fine_tune_history"):  # the second stage ran too
+            done_sampler, fine_tuning = previous.sampler, previous.training["fine_tune_history"]
         log.info("resuming %s from epoch %d%s", out, start_epoch, "" if state else " (weights only: no matching state)")
     started = time.perf_counter()
 
@@ -90,6 +99,8 @@ def train_to_checkpoint(
             "world_size": dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1,
             "seconds": round(time.perf_counter() - started, 1),
             "history": history,
+            "fine_tune": dataclasses.asdict(preset.fine_tune) if preset.fine_tune else None,
+            "fine_tune_history": fine_tuning,
         }
 
     def save_progress(epoch: int, stats: dict[str, float], state: dict[str, Any]) -> None:
@@ -108,17 +119,30 @@ def train_to_checkpoint(
     )  # fmt: skip
     if rank != 0:
         return {}
-    assert classifier is not None, "rank 0 evaluates, so it needs the evaluation classifier"
+    assert judges is not None, "rank 0 evaluates, so it needs the evaluation judges"
     if preset.prior == "ex_post":
         prior = fit_ex_post_density(model, splits.train, seed=preset.train.seed)
-    evaluation = evaluate(model, prior, splits.test, classifier, seed=preset.train.seed)
+    sampler = done_sampler
+    if preset.fine_tune is not None and sampler is None:  # one process: the second stage is short
+        sampler = fit_class_mixture(model, splits.train, components=preset.fine_tune.components, seed=preset.train.seed)
+        fine_tuning += fine_tune_decoder(model, sampler, splits.train, preset.fine_tune, device=device)
+    evaluation = evaluate(
+        model, sampler or prior, _split(splits, evaluate_on), judges, split=evaluate_on, seed=preset.train.seed
+    )
     models.save(
-        out, model, prior=prior, class_names=class_names, training=summary(), evaluation=evaluation,
-        latent_map=compute_latent_map(model, prior, splits.test, seed=preset.train.seed),
+        out, model, prior=prior, sampler=sampler, class_names=class_names, training=summary(), evaluation=evaluation,
+        latent_map=compute_latent_map(model, sampler or prior, splits.test, seed=preset.train.seed),
     )  # fmt: skip
     if docs_dir is not None:
-        plots.model_pictures(model, prior, splits.test, class_names, history, docs_dir / preset.name)
+        plots.model_pictures(model, sampler or prior, splits.test, class_names, history, docs_dir / preset.name)
     return evaluation
+
+
+def _split(splits: Splits, name: str) -> ImageData:
+    data = {"test": splits.test, "validation": splits.validation}[name]
+    if data is None:
+        raise ValueError(f"no {name} split: hold one out of the training images first")
+    return data
 
 
 def _saved_state(path: Path, epochs_done: int) -> dict[str, Any] | None:
@@ -133,30 +157,44 @@ def _saved_state(path: Path, epochs_done: int) -> dict[str, Any] | None:
     return state if state.get("epoch") == epochs_done else None
 
 
-def classifier_for(splits: Splits, path: Path, *, device: str = "cpu", seed: int = 0) -> Classifier:
-    """The evaluation classifier stored at `path`, trained and saved there first if it is missing."""
-    if path.exists():
+# the evaluation judges: two architectures, each with its own seed (and so its own data order)
+JUDGES: dict[str, tuple[ClassifierArchitecture, int, int]] = {"cnn": ("cnn", 1, 10), "resnet": ("resnet", 2, 8)}
+
+
+def judges_for(splits: Splits, folder: Path, dataset: str, *, device: str = "cpu") -> dict[str, Classifier]:
+    """The evaluation judges stored as `folder/DATASET-NAME.safetensors`, each trained and saved there first
+    if it is missing (on the training images; its test accuracy goes in the file)."""
+    judges = {}
+    for name, (architecture, seed, epochs) in JUDGES.items():
+        path = folder / f"{dataset}-{name}.safetensors"
+        if not path.exists():
+            trained = train_classifier(splits.train, architecture=architecture, epochs=epochs, seed=seed, device=device)
+            accuracy = classifier_accuracy(trained, splits.test)
+            log.info("evaluation judge %s: test accuracy %.4f", name, accuracy)
+            training = {"architecture": architecture, "seed": seed, "epochs": epochs, "train_images": len(splits.train)}
+            models.save(
+                path, trained, class_names=splits.train.class_names, training=training,
+                evaluation={"test_accuracy": accuracy},
+            )  # fmt: skip
         checkpoint = models.load(path, device)
         assert isinstance(checkpoint.model, Classifier), f"{path} is not a classifier checkpoint"
-        return checkpoint.model
-    classifier = train_classifier(splits.train, seed=seed, device=device)
-    accuracy = classifier_accuracy(classifier, splits.test)
-    log.info("evaluation classifier test accuracy %.4f", accuracy)
-    models.save(path, classifier, class_names=splits.train.class_names, evaluation={"test_accuracy": accuracy})
-    return classifier
+        judges[name] = checkpoint.model
+    return judges
 
 
-def reevaluate(path: Path, splits: Splits, classifier: Classifier, *, device: str = "cpu") -> dict[str, float]:
+def reevaluate(
+    path: Path, splits: Splits, judges: dict[str, Classifier], *, split: str = "test", device: str = "cpu"
+) -> dict[str, Any]:
     """`evaluate CHECKPOINT`: recompute the figures (and a 2-D model's latent map) and write them back."""
     checkpoint = models.load(path, device)
     model = checkpoint.model
-    if not isinstance(model, Autoencoder) or checkpoint.prior is None:
+    if not isinstance(model, Autoencoder) or checkpoint.density is None:
         raise ValueError(f"{path} is not an autoencoder checkpoint with a prior")
-    evaluation = evaluate(model, checkpoint.prior, splits.test, classifier)
+    evaluation = evaluate(model, checkpoint.density, _split(splits, split), judges, split=split)
     models.save(
-        path, model, prior=checkpoint.prior, class_names=checkpoint.class_names,
+        path, model, prior=checkpoint.prior, sampler=checkpoint.sampler, class_names=checkpoint.class_names,
         training=checkpoint.training, evaluation=evaluation,
-        latent_map=compute_latent_map(model, checkpoint.prior, splits.test),
+        latent_map=compute_latent_map(model, checkpoint.density, splits.test),
     )  # fmt: skip
     return evaluation
 
@@ -168,4 +206,4 @@ def with_overrides(preset: ModelPreset, model: dict[str, Any], train_config: dic
     return dataclasses.replace(preset, model=model_fields, train=dataclasses.replace(preset.train, **train_fields))
 
 
-__all__ = ["TrainConfig", "build", "classifier_for", "reevaluate", "train_to_checkpoint", "with_overrides"]
+__all__ = ["JUDGES", "TrainConfig", "build", "judges_for", "reevaluate", "train_to_checkpoint", "with_overrides"]

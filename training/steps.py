@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from models import AAE, VAE, Autoencoder, Classifier, Prior, draw_codes
+from models import AAE, VAE, Autoencoder, Classifier, Prior, by_label, draw_codes
 from models.losses import class_confidence_loss, discriminator_loss, generator_loss, reconstruction_loss, vae_loss
 
 Stats = dict[str, torch.Tensor]
@@ -47,16 +47,16 @@ class ReconstructionStep(nn.Module):
             loss = stats["reconstruction"] = reconstruction_loss(logits, images)
         if self.auxiliary is not None:
             real_labels = auxiliary_labels(labels)
-            drawn = real_labels if model.samples_by_label else None  # the classes asked for, where a label can ask
+            drawn = real_labels if by_label(model, self.prior) else None  # the classes asked for, where a label can ask
             codes, _ = draw_codes(model, self.prior, len(real_labels), drawn, generator)
             drawn_logits = model.decode(codes.to(images.device), drawn if model.takes_labels_to_decode else None)
-            judged = _judge(self.auxiliary, torch.sigmoid(drawn_logits))
+            judged = judge(self.auxiliary, torch.sigmoid(drawn_logits))
             stats["auxiliary"] = class_confidence_loss(judged) if drawn is None else F.cross_entropy(judged, drawn)
             loss = loss + self.auxiliary_weight * stats["auxiliary"]
         return loss, stats
 
 
-def _judge(auxiliary: Classifier, images: torch.Tensor) -> torch.Tensor:
+def judge(auxiliary: Classifier, images: torch.Tensor) -> torch.Tensor:
     """The auxiliary classifier's logits for drawn images, judged as it judges real ones: in eval mode.
 
     In train mode its BatchNorm would normalise a batch of drawn images by their own statistics, hiding

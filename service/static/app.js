@@ -169,7 +169,8 @@ function renderModelsTable() {
     pick.addEventListener("click", () => selectModel(m.name));
     const cells = [
       `${m.kind} · ${m.variant}`, m.prior ? m.prior.name : "–", String(m.latent_dim), labelRole(m),
-      figureText(m.evaluation.frechet_ratio_to_noise), figureText(m.evaluation.label_accuracy_ratio),
+      figureText(m.evaluation.spaces?.cnn?.frechet_ratio_to_noise),
+      figureText(m.evaluation.spaces?.cnn?.label_accuracy_ratio),
       figureText(m.evaluation.reconstruction_mse, 2),
     ];
     const first = document.createElement("td");

@@ -101,7 +101,7 @@ def test_round_trip_reproduces_outputs_exactly(tmp_path, make_model, make_prior)
             strict=True,
         ):
             assert (a is None and b is None) or torch.equal(a, b)
-    sample_labels = labels if model.samples_by_label else None
+    sample_labels = labels if models.by_label(model, prior) else None
     first = draw_samples(model, prior, 3, sample_labels, torch.Generator().manual_seed(7))
     second = draw_samples(loaded.model, loaded.prior, 3, sample_labels, torch.Generator().manual_seed(7))
     assert torch.equal(first.images, second.images)

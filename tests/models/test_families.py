@@ -3,7 +3,18 @@
 import pytest
 import torch
 
-from models import AAE, AE, VAE, AAEConfig, AEConfig, VAEConfig
+from models import (
+    AAE,
+    AE,
+    VAE,
+    AAEConfig,
+    AEConfig,
+    ClassMixtureDensity,
+    GaussianPrior,
+    MixturePrior,
+    VAEConfig,
+    by_label,
+)
 
 FAMILIES = [
     pytest.param(AE, AEConfig(), id="ae"),
@@ -59,11 +70,16 @@ def test_labels_change_a_conditional_decoders_output():
 
 
 def test_which_models_sample_by_label():
-    assert not AE(AEConfig(hidden=8)).samples_by_label
-    assert not VAE(VAEConfig(hidden=8)).samples_by_label
-    assert VAE(VAEConfig(variant="conditional", num_classes=2, hidden=8)).samples_by_label
+    gaussian = GaussianPrior(16)
+    assert not by_label(AE(AEConfig(hidden=8)), gaussian)
+    assert not by_label(VAE(VAEConfig(hidden=8)), gaussian)
+    assert by_label(VAE(VAEConfig(variant="conditional", num_classes=2, hidden=8)), gaussian)
+    assert by_label(AE(AEConfig(variant="conditional", num_classes=2, hidden=8)), gaussian)
     label_prior = AAE(AAEConfig(variant="label-prior", num_classes=2, latent_dim=2, hidden=8))
-    assert label_prior.samples_by_label and not label_prior.takes_labels_to_decode
+    assert by_label(label_prior, MixturePrior(2)) and not label_prior.takes_labels_to_decode
+    # a per-class density lets a label choose what any decoder draws
+    per_class = ClassMixtureDensity(torch.ones(2, 1), torch.zeros(2, 1, 16), torch.eye(16).expand(2, 1, 16, 16))
+    assert by_label(AE(AEConfig(hidden=8)), per_class)
 
 
 def test_reparameterisation_uses_sigma_not_variance():

@@ -215,3 +215,27 @@ async def test_every_answer_computed_by_a_model_names_its_version(client, models
     ]
     assert [answer.status_code for answer in answers] == [200] * 4
     assert [answer.headers["x-model-version"] for answer in answers] == [expected] * 4
+
+
+async def test_a_model_with_an_ex_post_sampler_draws_each_label_from_its_class_and_keeps_its_prior(client):
+    described = (await client.get("/models/tiny-ae")).json()
+    assert described["sampler"] == {"name": "class_mixture", "dim": 4, "components": 4}
+    assert described["prior"]["name"] == "gaussian_mixture" and described["conditional"]
+    body = (await client.get("/sample", params={"model": "tiny-ae", "n": 5, "label": "two", "seed": 1})).json()
+    assert body["labels"] == [2] * 5
+    assert all(abs(latent[0] - 20) < 1 for latent in body["latents"])  # class two's mixture, around 20
+    again = (await client.get("/sample", params={"model": "tiny-ae", "n": 5, "label": "two", "seed": 1})).json()
+    assert again["latents"] == body["latents"]
+
+    prior = await client.get("/sample", params={"model": "tiny-ae", "n": 3, "sampler": "prior", "seed": 1})
+    assert prior.status_code == 200 and prior.json()["labels"] is None  # the unconditional prior: no labels
+    assert not all(abs(latent[0] - 20) < 1 for latent in prior.json()["latents"])
+    refused = await client.get("/sample", params={"model": "tiny-ae", "sampler": "prior", "label": "two"})
+    assert refused.status_code == 422 and "not conditional" in refused.json()["detail"]
+
+
+async def test_asking_for_an_ex_post_sampler_a_model_lacks_is_a_422(client):
+    response = await client.get("/sample", params={"model": "tiny-vae", "sampler": "ex_post"})
+    assert response.status_code == 422 and "has no ex-post sampler" in response.json()["detail"]
+    response = await client.get("/sample", params={"model": "tiny-vae", "sampler": "anything"})
+    assert response.status_code == 422

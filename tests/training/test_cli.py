@@ -15,8 +15,8 @@ def test_help_lists_the_commands_and_presets():
 
 
 def test_train_then_evaluate(tmp_path, capsys):
-    out, classifier = tmp_path / "tiny.safetensors", tmp_path / "classifier.safetensors"
-    common = ["--limit", "600", "--classifier", str(classifier), "--device", "cpu"]
+    out, judges = tmp_path / "tiny.safetensors", tmp_path / "judges"
+    common = ["--limit", "600", "--judges-dir", str(judges), "--device", "cpu"]
     main(
         [
             "train",
@@ -35,21 +35,28 @@ def test_train_then_evaluate(tmp_path, capsys):
     )
     checkpoint = models.load(out)
     assert checkpoint.training["preset"] == "aae-mixture" and checkpoint.training["train_images"] == 600
-    assert {"label_accuracy", "frechet_distance"} <= set(checkpoint.evaluation)
+    assert checkpoint.evaluation["split"] == "validation"  # settings are chosen there; `defaults` reports test
+    assert set(checkpoint.evaluation["spaces"]) == {"cnn", "resnet"}
+    assert {"label_accuracy", "frechet_distance", "precision"} <= set(checkpoint.evaluation["spaces"]["cnn"])
     assert sorted(p.name for p in (tmp_path / "docs" / "aae-mixture").iterdir()) == [
         "latents.png", "losses.png", "reconstructions.png", "samples.png",
     ]  # fmt: skip
-    assert models.load(classifier).kind == "classifier"
+    assert sorted(path.name for path in judges.iterdir()) == [
+        "fashion-mnist-cnn.safetensors",
+        "fashion-mnist-resnet.safetensors",
+    ]
+    assert models.load(judges / "fashion-mnist-cnn.safetensors").kind == "classifier"
     printed = capsys.readouterr().out
-    assert "label_accuracy=" in printed
+    assert "label_accuracy_ratio=" in printed and "resnet:" in printed
 
-    main(["evaluate", str(out), *common])
-    assert models.load(out).training == checkpoint.training  # evaluation rewritten, the rest kept
+    main(["evaluate", str(out), "--split", "test", *common])
+    rewritten = models.load(out)
+    assert rewritten.training == checkpoint.training and rewritten.evaluation["split"] == "test"  # the rest kept
 
 
 def test_defaults_writes_checkpoints_and_the_table(tmp_path):
     main(["defaults", "--only", "ae", "--out-dir", str(tmp_path / "ck"), "--docs-dir", str(tmp_path / "docs"),
-          "--limit", "600", "--classifier", str(tmp_path / "c.safetensors")])  # fmt: skip
+          "--limit", "600", "--judges-dir", str(tmp_path / "judges")])  # fmt: skip
     assert models.load(tmp_path / "ck" / "ae.safetensors").prior.name == "gaussian_mixture"
     table = (tmp_path / "docs" / "models.md").read_text()
     assert "| `ae` | ae | plain |" in table and "models/ae/samples.png" in table

@@ -17,7 +17,7 @@ def test_two_ranks_train_disjoint_shards_and_rank_0_writes_a_loadable_checkpoint
     command = [
         Path(sys.executable).parent / "torchrun", "--standalone", "--nproc_per_node", "2",
         "-m", "training", "train", "--model", "aae-supervised", "--epochs", "2", "--limit", "1024",
-        "--out", str(out), "--classifier", str(tmp_path / "classifier.safetensors"), "--device", "cpu", "-v",
+        "--out", str(out), "--judges-dir", str(tmp_path / "judges"), "--device", "cpu", "-v",
         "--docs-dir", str(tmp_path / "docs"),
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -36,5 +36,6 @@ def test_two_ranks_train_disjoint_shards_and_rank_0_writes_a_loadable_checkpoint
 
     checkpoint = models.load(out)
     assert checkpoint.training["world_size"] == 2 and checkpoint.training["epochs_done"] == 2
-    assert "label_accuracy" in checkpoint.evaluation  # rank 0 evaluated
+    assert "label_accuracy" in checkpoint.evaluation["spaces"]["cnn"]  # rank 0 evaluated
+    assert checkpoint.sampler is not None  # and ran the second stage
     assert (tmp_path / "docs" / "aae-supervised" / "samples.png").exists()

@@ -14,7 +14,7 @@ import models
 from models import CheckpointError
 from tests.servers import ROOT
 
-CLASSIFIER = ROOT / "checkpoints" / "classifiers" / "fashion-mnist.safetensors"
+JUDGES = ROOT / "checkpoints" / "classifiers"
 # the cvae has every kind of state: Adam moments, the cosine schedules, the auxiliary classifier and its
 # optimiser, and random numbers both from torch's generator (its noise) and from the prior's
 EPOCHS = 3
@@ -23,7 +23,7 @@ EPOCHS = 3
 def start(out, *, resume: bool) -> subprocess.Popen:
     command = [
         sys.executable, "-m", "training", "train", "--model", "cvae", "--epochs", str(EPOCHS), "--limit", "2000",
-        "--out", str(out), "--classifier", str(CLASSIFIER), *(["--resume"] if resume else []),
+        "--out", str(out), "--judges-dir", str(JUDGES), *(["--resume"] if resume else []),
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -85,5 +85,10 @@ def test_sigkill_at_several_points_loses_nothing_and_resume_ends_where_an_uninte
     # the tolerance leaves room for other hardware's float reductions
     for name, tensor in uninterrupted.model.state_dict().items():
         torch.testing.assert_close(final.model.state_dict()[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
-    for figure in ("reconstruction_mse", "label_accuracy"):
-        assert final.evaluation[figure] == pytest.approx(uninterrupted.evaluation[figure], rel=1e-3)
+    assert final.evaluation["reconstruction_mse"] == pytest.approx(
+        uninterrupted.evaluation["reconstruction_mse"], rel=1e-3
+    )
+    for judge, space in final.evaluation["spaces"].items():
+        assert space["label_accuracy"] == pytest.approx(
+            uninterrupted.evaluation["spaces"][judge]["label_accuracy"], rel=1e-3
+        )
