@@ -21,6 +21,7 @@ class AutoencoderConfig:
     latent_dim: int = 16  # size of the code z
     architecture: Architecture = "conv"  # "mlp" for fully connected nets, "conv" for the small CNN pair
     hidden: int = 512  # width of the fully connected layers
+    decoder_channels: int = 32  # conv decoder: channels at half resolution (twice as many at a quarter)
     num_classes: int = 0  # classes in the data; only label-conditioned variants need it > 0
     variant: str = "plain"  # the family's variant; each family narrows this with a Literal
 
@@ -80,7 +81,7 @@ class Autoencoder(nn.Module):
         config = self.config
         return Decoder(
             image_shape=config.image_shape, latent_dim=config.latent_dim, architecture=config.architecture,
-            hidden=config.hidden, num_classes=num_classes,
+            hidden=config.hidden, num_classes=num_classes, channels=config.decoder_channels,
         )  # fmt: skip
 
     @staticmethod

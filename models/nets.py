@@ -99,25 +99,26 @@ class Decoder(nn.Module):
         architecture: Architecture,
         hidden: int,
         num_classes: int = 0,
+        channels: int = 32,
     ) -> None:
         super().__init__()
-        channels, height, width = image_shape
+        image_channels, height, width = image_shape
         self.image_shape = image_shape
         self.num_classes = num_classes
         in_features = latent_dim + num_classes
         if architecture == "conv":
             _check_conv_shape(image_shape)
             self.net = nn.Sequential(
-                _mlp([in_features, hidden, 64 * (height // 4) * (width // 4)], final_activation=True),
-                nn.Unflatten(1, (64, height // 4, width // 4)),
-                nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),  # (B, 32, H/2, W/2)
-                nn.BatchNorm2d(32),
+                _mlp([in_features, hidden, 2 * channels * (height // 4) * (width // 4)], final_activation=True),
+                nn.Unflatten(1, (2 * channels, height // 4, width // 4)),
+                nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1),  # (B, channels, H/2, W/2)
+                nn.BatchNorm2d(channels),
                 nn.LeakyReLU(0.2),
-                nn.ConvTranspose2d(32, channels, 4, stride=2, padding=1),  # (B, C, H, W)
+                nn.ConvTranspose2d(channels, image_channels, 4, stride=2, padding=1),  # (B, C, H, W)
             )
         else:
             self.net = nn.Sequential(
-                _mlp([in_features, hidden, hidden, channels * height * width], final_activation=False),
+                _mlp([in_features, hidden, hidden, image_channels * height * width], final_activation=False),
                 nn.Unflatten(1, image_shape),
             )
 

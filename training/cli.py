@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
             print(_format(name, figures) + f"  [{time.perf_counter() - began:.0f} s]", flush=True)
         print(f"default set trained in {time.perf_counter() - started:.0f} s")
         if rank == 0:
-            write_models_table(args.out_dir, args.docs_dir / "models.md")
+            before = args.docs_dir / "benchmarks" / "quality-before.json"
+            write_models_table(args.out_dir, args.docs_dir / "models.md", before)
     if dist.is_initialized():
         dist.destroy_process_group()
 

@@ -24,17 +24,17 @@ from models import Autoencoder, ClassMixtureDensity
 from models.losses import reconstruction_loss
 from training.classifiers import train_classifier
 from training.data import ImageData
-from training.steps import auxiliary_labels, judge
+from training.steps import auxiliary_labels
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
 class FineTuneConfig:
-    epochs: int = 2  # passes over the training images, decoder only
+    epochs: int = 3  # passes over the training images, decoder only
     components: int = 3  # Gaussians per class in the ex-post density
-    auxiliary_weight: float = 10.0  # weight of the auxiliary classifier's cross-entropy (reconstruction: nats)
-    auxiliary_epochs: int = 2  # training of the auxiliary classifier, before the decoder's
+    auxiliary_weight: float = 30.0  # weight of the auxiliary classifier's cross-entropy (reconstruction: nats)
+    auxiliary_epochs: int = 4  # training of the auxiliary classifier, before the decoder's
     learning_rate: float = 5e-4  # Adam, decaying to 0 along a cosine
     batch_size: int = 128
     seed: int = 0
@@ -72,7 +72,7 @@ def fine_tune_decoder(
             drawn = auxiliary_labels(labels)
             drawn_codes = density.sample(len(drawn), drawn.cpu(), generator).to(device)
             drawn_logits = model.decode(drawn_codes, drawn if model.takes_labels_to_decode else None)
-            recognised = F.cross_entropy(judge(auxiliary, torch.sigmoid(drawn_logits)), drawn)
+            recognised = F.cross_entropy(auxiliary(torch.sigmoid(drawn_logits)), drawn)  # in eval mode throughout
             optimiser.zero_grad(set_to_none=True)
             (reconstruction + config.auxiliary_weight * recognised).backward()
             optimiser.step()

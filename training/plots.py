@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from models import Autoencoder, Prior, draw_samples
+from models import Autoencoder, Prior, by_label, draw_samples
 from training.data import ImageData
 
 
@@ -60,7 +60,7 @@ def model_pictures(
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     per_row = 10
-    if model.samples_by_label:
+    if by_label(model, prior):
         labels = torch.arange(len(class_names)).repeat_interleave(per_row)
         samples = draw_samples(model, prior, len(labels), labels, generator).images
         _save_grid(

@@ -1,62 +1,136 @@
-"""docs/models.md: the default set's figures, read back from the checkpoints, and its pictures."""
+"""docs/models.md: the default set's figures, read back from the checkpoints, beside the figures of the set
+before issue #15 (docs/benchmarks/quality-before.json) where that file exists, and its pictures."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import models
 
+SPACE_COLUMNS = [("FD/noise", "frechet_ratio_to_noise"), ("precision", "precision"), ("recall", "recall"),
+                 ("density", "density"), ("coverage", "coverage"), ("label/real", "label_accuracy_ratio")]  # fmt: skip
 
-def _figure(evaluation: dict[str, float], key: str, digits: int = 4) -> str:
-    return f"{evaluation[key]:.{digits}g}" if key in evaluation else "–"
+
+def _figure(figures: dict[str, Any], key: str, digits: int = 3) -> str:
+    return f"{figures[key]:.{digits}g}" if key in figures else "–"
 
 
-def write_models_table(checkpoints_dir: Path, out: Path) -> None:
-    rows, sections = [], []
-    for path in sorted(checkpoints_dir.glob("*.safetensors")):
-        checkpoint = models.load(path)
-        evaluation, training = checkpoint.evaluation, checkpoint.training
-        config: Any = checkpoint.model.config
-        name = path.stem
-        rows.append(
-            f"| `{name}` | {checkpoint.kind} | {checkpoint.variant} | {config.architecture} | {config.latent_dim} "
-            f"| {checkpoint.prior.name if checkpoint.prior else '–'} "
-            f"| {_figure(evaluation, 'reconstruction_mse')} | {_figure(evaluation, 'reconstruction_bce_nats', 5)} "
-            f"| {_figure(evaluation, 'negative_elbo_nats', 5)} | {_figure(evaluation, 'frechet_distance')} "
-            f"| {_figure(evaluation, 'frechet_ratio_to_noise', 3)} | {_figure(evaluation, 'label_accuracy', 3)} "
-            f"| {_figure(evaluation, 'label_accuracy_ratio', 3)} | {training.get('epochs_done', '–')} "
-            f"| {training.get('seconds', '–')} | {path.stat().st_size / 1e6:.1f} |"
-        )
-        sections.append(
-            f"### `{name}`\n\n| samples | reconstructions |\n|---|---|\n"
-            f"| ![samples](models/{name}/samples.png) | ![reconstructions](models/{name}/reconstructions.png) |\n\n"
-            f"| test codes | losses |\n|---|---|\n"
-            f"| ![latents](models/{name}/latents.png) | ![losses](models/{name}/losses.png) |\n"
-        )
-    classifier = checkpoints_dir / "classifiers" / "fashion-mnist.safetensors"
-    accuracy = models.load(classifier).evaluation.get("test_accuracy") if classifier.exists() else None
+def write_models_table(checkpoints_dir: Path, out: Path, before: Path | None = None) -> None:
+    checkpoints = {path.stem: models.load(path) for path in sorted(checkpoints_dir.glob("*.safetensors"))}
+    judges = {
+        path.stem.rsplit("-", 1)[1]: models.load(path)
+        for path in sorted((checkpoints_dir / "classifiers").glob("*.safetensors"))
+    }
+    spaces = sorted({space for c in checkpoints.values() for space in c.evaluation.get("spaces", {})})
+    earlier = json.loads(before.read_text()) if before is not None and before.exists() else {}
     text = [
         "# The default models",
         "",
-        "Trained on Fashion-MNIST by `python -m training defaults` on 2 CPU cores; every figure below was",
-        "measured on the 10,000 test images by `training.evaluate` and is stored in the checkpoint itself.",
+        "Trained on Fashion-MNIST by `python -m training defaults` on 2 CPU cores, from the 55,000 training images",
+        "left after 5,000 were held out for validation (settings were chosen on those). Every figure below was",
+        "measured once on the 10,000 test images by `training.evaluate` and is stored in the checkpoint itself",
+        "(`GET /models/NAME` serves it).",
         "",
-        "- **MSE**: mean squared reconstruction error per pixel (pixels in [0, 1]); **BCE**: nats per image.",
-        "- **−ELBO**: the VAE's negative evidence lower bound, nats per image (one-sample estimate).",
-        "- **FD**: Fréchet distance between 5,000 samples and 5,000 test images in the evaluation classifier's",
-        "  feature space; **FD/noise**: the same divided by the distance of uniform-noise images (target ≤ 0.1).",
-        "- **label acc.**: share of label-conditioned samples the evaluation classifier assigns to the requested",
-        "  class; **vs real**: that share divided by the classifier's accuracy on real test images"
-        + (f" ({accuracy:.4f})." if accuracy else "."),
+        'Two evaluation classifiers ("judges") give two independent feature spaces; neither is ever a training',
+        "signal, and neither shares weights with the auxiliary classifiers that training uses:",
         "",
-        "| model | kind | variant | nets | latent | prior | MSE | BCE | −ELBO | FD | FD/noise | label acc. | vs real "
-        "| epochs | train s | MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        *rows,
+        *[
+            f"- **{name}**: a {judge.training.get('architecture', name)} classifier, seed "
+            f"{judge.training.get('seed', '?')}, {judge.training.get('epochs', '?')} epochs; test accuracy "
+            f"{judge.evaluation['test_accuracy']:.4f}."
+            for name, judge in judges.items()
+        ],
         "",
-        "## Pictures",
+        "- **MSE**: mean squared reconstruction error per pixel (pixels in [0, 1]); **−ELBO**: the VAE's negative",
+        "  evidence lower bound, nats per image (one-sample estimate).",
+        "- **FD/noise**: Fréchet distance between 5,000 samples (500 per class where a label can choose) and 5,000",
+        "  test images in the judge's penultimate features, divided by that of uniform-noise images (0: the test",
+        "  images' own statistics, 1: noise).",
+        "- **precision, recall, density, coverage**: Naeem et al. 2020 (the `prdc` package), k = 5, on the same",
+        "  5,000 + 5,000 feature vectors. Precision: share of samples inside the test images' 5-NN balls; recall:",
+        "  share of test images inside the samples' balls; coverage: share of test images whose ball holds a sample.",
+        "- **label/real**: share of samples the judge assigns to the class asked for, divided by its accuracy on",
+        "  the real test images.",
+        "- **samples from**: `class_mixture` is the per-class ex-post density the second stage fits",
+        "  (`training.fine_tune`); `/sample` uses it, and `/sample?sampler=prior` the family's own prior.",
         "",
-        *sections,
+        "## Figures (test split)",
+        "",
+        "| model | kind | variant | latent | samples from | MSE | −ELBO | "
+        + " | ".join(f"{space} {label}" for space in spaces for label, _ in SPACE_COLUMNS)
+        + " | epochs | train s | MB |",
+        "|---" * (9 + len(spaces) * len(SPACE_COLUMNS) + 1) + "|",
     ]
+    for name, checkpoint in checkpoints.items():
+        evaluation, training = checkpoint.evaluation, checkpoint.training
+        config: Any = checkpoint.model.config
+        cells = [
+            f"`{name}`", checkpoint.kind, checkpoint.variant, str(config.latent_dim),
+            evaluation.get("sampled_from", "–"), _figure(evaluation, "reconstruction_mse", 4),
+            _figure(evaluation, "negative_elbo_nats", 5),
+            *[_figure(evaluation.get("spaces", {}).get(s, {}), key) for s in spaces for _, key in SPACE_COLUMNS],
+            f"{training.get('epochs_done', '–')} + {len(training.get('fine_tune_history') or [])}",
+            str(training.get("seconds", "–")), f"{(checkpoints_dir / f'{name}.safetensors').stat().st_size / 1e6:.1f}",
+        ]  # fmt: skip
+        text.append("| " + " | ".join(cells) + " |")
+    if earlier:
+        text += [
+            "",
+            "## Before and after (test split, both judges)",
+            "",
+            "Before: the default set as it was before issue #15 (trained on all 60,000 training images, sampled",
+            "from each family's prior), evaluated afresh by today's judges. Before → after:",
+            "",
+            "| model | " + " | ".join(f"{space} {label}" for space in spaces for label, _ in SPACE_COLUMNS) + " |",
+            "|---" * (1 + len(spaces) * len(SPACE_COLUMNS)) + "|",
+        ]
+        for name, checkpoint in checkpoints.items():
+            old = earlier.get(name, {}).get("spaces", {})
+            new = checkpoint.evaluation.get("spaces", {})
+            cells = [
+                f"{_figure(old.get(space, {}), key)} → {_figure(new.get(space, {}), key)}"
+                for space in spaces
+                for _, key in SPACE_COLUMNS
+            ]
+            text.append(f"| `{name}`{'' if name in earlier else ' (new)'} | " + " | ".join(cells) + " |")
+    class_names = next(iter(checkpoints.values())).class_names or [] if checkpoints else []
+    text += [
+        "",
+        "## Per-class label accuracy (test split)",
+        "",
+        "The share of samples drawn for each class that the judge assigns to it (cnn / resnet); the full",
+        "confusion matrices are in each checkpoint's evaluation.",
+        "",
+        "| model | " + " | ".join(class_names) + " |",
+        "|---" * (1 + len(class_names)) + "|",
+    ]
+    for name, checkpoint in checkpoints.items():
+        found = checkpoint.evaluation.get("spaces", {})
+        if not all("label_accuracy_per_class" in found.get(space, {}) for space in spaces):
+            continue
+        per_class = zip(*(found[space]["label_accuracy_per_class"] for space in spaces), strict=True)
+        text.append(f"| `{name}` | " + " | ".join(" / ".join(f"{v:.2f}" for v in each) for each in per_class) + " |")
+    text += ["", "## Pictures", "", "Samples at the same seed (0) before issue #15 and now; a row per class.", ""]
+    for name in checkpoints:
+        pictures = out.parent / "models" / name
+        before_cell = (
+            f"![samples before](models/{name}/samples-before.png)"
+            if (pictures / "samples-before.png").exists()
+            else "–"
+        )
+        text += [
+            f"### `{name}`",
+            "",
+            "| samples before | samples now | reconstructions |",
+            "|---|---|---|",
+            f"| {before_cell} | ![samples](models/{name}/samples.png) "
+            f"| ![reconstructions](models/{name}/reconstructions.png) |",
+            "",
+            "| test codes | losses |",
+            "|---|---|",
+            f"| ![latents](models/{name}/latents.png) | ![losses](models/{name}/losses.png) |",
+            "",
+        ]
     out.write_text("\n".join(text))

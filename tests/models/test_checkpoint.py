@@ -16,6 +16,7 @@ from models import (
     AAEConfig,
     AEConfig,
     CheckpointError,
+    ClassMixtureDensity,
     Classifier,
     ClassifierConfig,
     GaussianMixtureDensity,
@@ -38,6 +39,11 @@ def _mixture_density():
 SMALL = {"hidden": 32}
 KINDS = [
     pytest.param(lambda: AE(AEConfig(**SMALL)), _mixture_density, id="ae"),
+    pytest.param(
+        lambda: AE(AEConfig(**SMALL, variant="conditional", num_classes=10, decoder_channels=8)),
+        _mixture_density,
+        id="ae-conditional",
+    ),
     pytest.param(lambda: VAE(VAEConfig(**SMALL, architecture="mlp")), lambda: GaussianPrior(16), id="vae"),
     pytest.param(
         lambda: VAE(VAEConfig(**SMALL, variant="conditional", num_classes=10)), lambda: GaussianPrior(16), id="cvae"
@@ -259,3 +265,26 @@ def test_header_length_prefix_is_what_safetensors_expects(saved):
     raw = path.read_bytes()
     (length,) = struct.unpack("<Q", raw[:8])
     assert json.loads(raw[8 : 8 + length])["__metadata__"][METADATA_KEY].startswith("{")
+
+
+def test_a_fitted_sampler_round_trips_beside_the_prior_and_files_without_one_still_load(saved, tmp_path):
+    path, model = saved
+    sampler = ClassMixtureDensity(torch.ones(10, 2), torch.randn(10, 2, 4), 0.5 * torch.eye(4).repeat(10, 2, 1, 1))
+    with_sampler = tmp_path / "with-sampler.safetensors"
+    models.save(with_sampler, model, prior=GaussianPrior(4), sampler=sampler, class_names=CLASSES)
+    loaded = models.load(with_sampler)
+    assert loaded.sampler is not None and loaded.density is loaded.sampler and loaded.prior.name == "gaussian"
+    labels = torch.arange(10).repeat(3)
+    first = sampler.sample(30, labels, torch.Generator().manual_seed(1))
+    assert torch.equal(loaded.sampler.sample(30, labels, torch.Generator().manual_seed(1)), first)
+
+    _rewrite_header(path, _edit_json(lambda header: header.pop("sampler")))  # as files from before samplers
+    older = models.load(path)
+    assert older.sampler is None and older.density is older.prior
+
+
+def test_a_sampler_that_is_not_valid_is_refused(saved):
+    path, _ = saved
+    _rewrite_header(path, _edit_json(lambda header: header.update(sampler={"name": "class_mixture", "means": 1})))
+    with pytest.raises(CheckpointError, match="not valid"):
+        models.load(path)

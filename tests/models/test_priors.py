@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from models import GaussianMixtureDensity, GaussianPrior, MixturePrior, PriorError, SwissRollPrior
+from models import ClassMixtureDensity, GaussianMixtureDensity, GaussianPrior, MixturePrior, PriorError, SwissRollPrior
 from models.priors import prior_from_metadata
 
 
@@ -77,6 +77,21 @@ def test_fitted_mixture_samples_its_parameters():
     assert draws[right].std(0).tolist() == pytest.approx([2.0, 2.0], abs=0.03)
 
 
+def test_class_mixture_draws_each_label_from_its_own_class():
+    means = torch.zeros(3, 2, 2)
+    means[:, :, 0] = 10 * torch.arange(3)[:, None]  # class k's two components around (10 k, 0)
+    means[:, 1, 1] = 1.0
+    density = ClassMixtureDensity(torch.tensor([[1.0, 3.0]] * 3), means, 0.01 * torch.eye(2).repeat(3, 2, 1, 1))
+    labels = torch.tensor([2, 0, 1] * 1000)
+    draws = density.sample(len(labels), labels, torch.Generator().manual_seed(0))
+    assert draws[:, 0].round().tolist() == (10 * labels).tolist()
+    assert (draws[labels == 1, 1] > 0.5).float().mean().item() == pytest.approx(0.75, abs=0.03)  # the weights
+    unlabelled = density.sample(3000, generator=torch.Generator().manual_seed(0))
+    assert sorted(set((unlabelled[:, 0] / 10).round().int().tolist())) == [0, 1, 2]
+    with pytest.raises(PriorError, match="disagree"):
+        ClassMixtureDensity(torch.ones(3, 2), means, torch.eye(2).repeat(3, 1, 1, 1))
+
+
 @pytest.mark.parametrize(
     "prior",
     [
@@ -84,8 +99,9 @@ def test_fitted_mixture_samples_its_parameters():
         MixturePrior(6, radius=2.0),
         SwissRollPrior(4, scale=2.5, noise=0.2),
         GaussianMixtureDensity(torch.tensor([1.0, 3.0]), torch.randn(2, 3), torch.eye(3).repeat(2, 1, 1) * 0.3),
+        ClassMixtureDensity(torch.ones(4, 2), torch.randn(4, 2, 3), torch.eye(3).repeat(4, 2, 1, 1) * 0.3),
     ],
-    ids=["gaussian", "mixture", "swiss_roll", "gaussian_mixture"],
+    ids=["gaussian", "mixture", "swiss_roll", "gaussian_mixture", "class_mixture"],
 )
 def test_metadata_round_trip_gives_identical_draws(prior):
     rebuilt = prior_from_metadata(prior.to_metadata())
