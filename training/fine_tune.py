@@ -49,6 +49,8 @@ def fine_tune_decoder(
     device: torch.device | str = "cpu",
 ) -> list[dict[str, Any]]:
     """Fine-tune `model.decoder` in place (the encoder stays as it is); one stats dict per epoch."""
+    if not config.epochs:  # the fitted density alone
+        return []
     auxiliary = train_classifier(data, epochs=config.auxiliary_epochs, seed=config.seed + 7919, device=str(device))
     auxiliary.requires_grad_(False)
     torch.manual_seed(config.seed)

@@ -138,8 +138,10 @@ function setUpTabs() {
 // models
 
 function labelRole(m) {
-  if (m.labels_to_encode && m.labels_to_decode) return "goes to encoder and decoder";
-  if (m.labels_to_decode) return "goes to the decoder";
+  const sampler = m.sampler?.components ? " and picks the sampler's class mixture" : "";
+  if (m.labels_to_encode && m.labels_to_decode) return "goes to encoder and decoder" + sampler;
+  if (m.labels_to_decode) return "goes to the decoder" + sampler;
+  if (m.sampler?.components) return "picks the sampler's class mixture";
   if (m.conditional) return "picks the prior's component";
   return "–";
 }
@@ -168,7 +170,7 @@ function renderModelsTable() {
     pick.textContent = m.name + (m.default ? " (default)" : "");
     pick.addEventListener("click", () => selectModel(m.name));
     const cells = [
-      `${m.kind} · ${m.variant}`, m.prior ? m.prior.name : "–", String(m.latent_dim), labelRole(m),
+      `${m.kind} · ${m.variant}`, m.sampler ? `${m.sampler.name} (prior: ${m.prior?.name ?? "none"})` : (m.prior?.name ?? "–"), String(m.latent_dim), labelRole(m),
       figureText(m.evaluation.spaces?.cnn?.frechet_ratio_to_noise),
       figureText(m.evaluation.spaces?.cnn?.label_accuracy_ratio),
       figureText(m.evaluation.reconstruction_mse, 2),
@@ -186,7 +188,7 @@ function selectModel(name) {
   const m = model();
   $("#model").value = name;
   const labels = takesLabel(m) || m.conditional ? `; a label ${labelRole(m)}` : "; takes no labels";
-  $("#model-summary").textContent = `${m.kind} (${m.variant}), ${m.latent_dim}-D, prior ${m.prior?.name ?? "none"}${labels}`;
+  $("#model-summary").textContent = `${m.kind} (${m.variant}), ${m.latent_dim}-D, prior ${m.prior?.name ?? "none"}${m.sampler ? `, samples from a ${m.sampler.name}` : ""}${labels}`;
   for (const element of $$(".needs-class")) element.hidden = !m.conditional;
   for (const element of $$(".needs-encode-class")) element.hidden = !takesLabel(m);
   fillClassSelect($("#sample-class"), { any: true });

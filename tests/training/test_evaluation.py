@@ -3,6 +3,7 @@ real images against other real images score near 0, fresh noise near 1, blurred 
 a lower precision than sharp ones, real images their judge's own accuracy, and a model whose samples ignore
 their label the chance label accuracy."""
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,18 @@ def test_a_model_that_ignores_its_label_scores_chance_label_accuracy(fashion, ju
     ]["judge"]
     assert scores["label_accuracy"] == pytest.approx(0.1, abs=0.04)  # ten classes, drawn evenly
     assert scores["label_accuracy_ratio"] < 0.2
+
+
+def test_no_training_path_imports_the_evaluation_or_reads_the_judges():
+    """What trains a model (the loop, its phases, the second stage, the auxiliary classifiers, the ex-post
+    densities) never imports the evaluation and never names the judges' files."""
+    for module in ("loop", "steps", "fine_tune", "classifiers", "ex_post"):
+        source = (ROOT / "training" / f"{module}.py").read_text()
+        imported = {
+            node.module if isinstance(node, ast.ImportFrom) else alias.name
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+        }
+        assert not {"training.evaluate", "training.run"} & imported, module
+        assert "classifiers/" not in source and "JUDGES" not in source, module
