@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from models import Autoencoder, ClassMixtureDensity
+from models import Autoencoder, Prior
 from models.losses import reconstruction_loss
 from training.classifiers import train_classifier
 from training.data import ImageData
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, kw_only=True)
 class FineTuneConfig:
     epochs: int = 3  # passes over the training images, decoder only
+    # what the draws come from: a per-class ex-post density fitted to the codes (which then becomes the
+    # model's sampler), or the family's prior where its components already follow the labels (label-prior AAEs)
+    density: Literal["class_mixture", "prior"] = "class_mixture"
     components: int = 3  # Gaussians per class in the ex-post density
     auxiliary_weight: float = 30.0  # weight of the auxiliary classifier's cross-entropy (reconstruction: nats)
     auxiliary_epochs: int = 4  # training of the auxiliary classifier, before the decoder's
@@ -42,7 +45,7 @@ class FineTuneConfig:
 
 def fine_tune_decoder(
     model: Autoencoder,
-    density: ClassMixtureDensity,
+    density: Prior,
     data: ImageData,
     config: FineTuneConfig,
     *,

@@ -13,6 +13,9 @@ SPACE_COLUMNS = [("FD/noise", "frechet_ratio_to_noise"), ("precision", "precisio
                  ("density", "density"), ("coverage", "coverage"), ("label/real", "label_accuracy_ratio")]  # fmt: skip
 
 
+JUDGE_KINDS = {"cnn": "a plain VGG-style CNN", "resnet": "a small residual CNN with global pooling"}
+
+
 def _figure(figures: dict[str, Any], key: str, digits: int = 3) -> str:
     return f"{figures[key]:.{digits}g}" if key in figures else "–"
 
@@ -37,7 +40,7 @@ def write_models_table(checkpoints_dir: Path, out: Path, before: Path | None = N
         "signal, and neither shares weights with the auxiliary classifiers that training uses:",
         "",
         *[
-            f"- **{name}**: a {judge.training.get('architecture', name)} classifier, seed "
+            f"- **{name}**: {JUDGE_KINDS.get(judge.training.get('architecture', ''), 'a classifier')}, seed "
             f"{judge.training.get('seed', '?')}, {judge.training.get('epochs', '?')} epochs; test accuracy "
             f"{judge.evaluation['test_accuracy']:.4f}."
             for name, judge in judges.items()
@@ -58,10 +61,8 @@ def write_models_table(checkpoints_dir: Path, out: Path, before: Path | None = N
         "",
         "## Figures (test split)",
         "",
-        "| model | kind | variant | latent | samples from | MSE | −ELBO | "
-        + " | ".join(f"{space} {label}" for space in spaces for label, _ in SPACE_COLUMNS)
-        + " | epochs | train s | MB |",
-        "|---" * (9 + len(spaces) * len(SPACE_COLUMNS) + 1) + "|",
+        "| model | kind | variant | latent | samples from | MSE | −ELBO | epochs (+ second stage) | train s | MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, checkpoint in checkpoints.items():
         evaluation, training = checkpoint.evaluation, checkpoint.training
@@ -70,11 +71,17 @@ def write_models_table(checkpoints_dir: Path, out: Path, before: Path | None = N
             f"`{name}`", checkpoint.kind, checkpoint.variant, str(config.latent_dim),
             evaluation.get("sampled_from", "–"), _figure(evaluation, "reconstruction_mse", 4),
             _figure(evaluation, "negative_elbo_nats", 5),
-            *[_figure(evaluation.get("spaces", {}).get(s, {}), key) for s in spaces for _, key in SPACE_COLUMNS],
             f"{training.get('epochs_done', '–')} + {len(training.get('fine_tune_history') or [])}",
             str(training.get("seconds", "–")), f"{(checkpoints_dir / f'{name}.safetensors').stat().st_size / 1e6:.1f}",
         ]  # fmt: skip
         text.append("| " + " | ".join(cells) + " |")
+    header = "| model | " + " | ".join(label for label, _ in SPACE_COLUMNS) + " |"
+    rule = "|---" * (1 + len(SPACE_COLUMNS)) + "|"
+    for space in spaces:
+        text += ["", f"### Samples judged by `{space}`", "", header, rule]
+        for name, checkpoint in checkpoints.items():
+            figures = checkpoint.evaluation.get("spaces", {}).get(space, {})
+            text.append(f"| `{name}` | " + " | ".join(_figure(figures, key) for _, key in SPACE_COLUMNS) + " |")
     if earlier:
         text += [
             "",
@@ -82,19 +89,14 @@ def write_models_table(checkpoints_dir: Path, out: Path, before: Path | None = N
             "",
             "Before: the default set as it was before issue #15 (trained on all 60,000 training images, sampled",
             "from each family's prior), evaluated afresh by today's judges. Before → after:",
-            "",
-            "| model | " + " | ".join(f"{space} {label}" for space in spaces for label, _ in SPACE_COLUMNS) + " |",
-            "|---" * (1 + len(spaces) * len(SPACE_COLUMNS)) + "|",
         ]
-        for name, checkpoint in checkpoints.items():
-            old = earlier.get(name, {}).get("spaces", {})
-            new = checkpoint.evaluation.get("spaces", {})
-            cells = [
-                f"{_figure(old.get(space, {}), key)} → {_figure(new.get(space, {}), key)}"
-                for space in spaces
-                for _, key in SPACE_COLUMNS
-            ]
-            text.append(f"| `{name}`{'' if name in earlier else ' (new)'} | " + " | ".join(cells) + " |")
+        for space in spaces:
+            text += ["", f"### `{space}`", "", header, rule]
+            for name, checkpoint in checkpoints.items():
+                old = earlier.get(name, {}).get("spaces", {}).get(space, {})
+                new = checkpoint.evaluation.get("spaces", {}).get(space, {})
+                cells = [f"{_figure(old, key)} → {_figure(new, key)}" for _, key in SPACE_COLUMNS]
+                text.append(f"| `{name}`{'' if name in earlier else ' (new)'} | " + " | ".join(cells) + " |")
     class_names = next(iter(checkpoints.values())).class_names or [] if checkpoints else []
     text += [
         "",

@@ -84,7 +84,7 @@ def train_to_checkpoint(
         history = previous.training.get("history", [])
         start_epoch = int(previous.training.get("epochs_done", 0))
         state = _saved_state(state_path(out), start_epoch)
-        if previous.sampler is not None and previous.training.get("fine_tune_history"):  # the second stage ran too
+        if previous.training.get("fine_tune_history"):  # the second stage ran too
             done_sampler, fine_tuning = previous.sampler, previous.training["fine_tune_history"]
         log.info("resuming %s from epoch %d%s", out, start_epoch, "" if state else " (weights only: no matching state)")
     started = time.perf_counter()
@@ -123,9 +123,11 @@ def train_to_checkpoint(
     if preset.prior == "ex_post":
         prior = fit_ex_post_density(model, splits.train, seed=preset.train.seed)
     sampler = done_sampler
-    if preset.fine_tune is not None and sampler is None:  # one process: the second stage is short
-        sampler = fit_class_mixture(model, splits.train, components=preset.fine_tune.components, seed=preset.train.seed)
-        fine_tuning += fine_tune_decoder(model, sampler, splits.train, preset.fine_tune, device=device)
+    if preset.fine_tune is not None and not fine_tuning:  # one process: the second stage is short
+        if preset.fine_tune.density == "class_mixture":
+            components, seed = preset.fine_tune.components, preset.train.seed
+            sampler = fit_class_mixture(model, splits.train, components=components, seed=seed)
+        fine_tuning += fine_tune_decoder(model, sampler or prior, splits.train, preset.fine_tune, device=device)
     evaluation = evaluate(
         model, sampler or prior, _split(splits, evaluate_on), judges, split=evaluate_on, seed=preset.train.seed
     )

@@ -19,7 +19,9 @@ from training.run import build, train_to_checkpoint
 def short(preset_name: str, epochs: int = 1, **changes):
     """The preset with fewer epochs, and a one-epoch second stage."""
     preset = PRESETS[preset_name]
-    fine_tune = preset.fine_tune and dataclasses.replace(preset.fine_tune, epochs=1, auxiliary_epochs=1)
+    fine_tune = preset.fine_tune and dataclasses.replace(
+        preset.fine_tune, epochs=min(1, preset.fine_tune.epochs), auxiliary_epochs=1
+    )
     train_config = dataclasses.replace(preset.train, epochs=epochs, **changes)
     return dataclasses.replace(preset, train=train_config, fine_tune=fine_tune)
 
@@ -52,7 +54,7 @@ def test_one_epoch_lowers_the_loss_and_writes_a_checkpoint_that_loads(name, smal
     if preset.prior == "ex_post":
         assert checkpoint.prior.name == "gaussian_mixture"  # the fitted ex-post density
     assert checkpoint.sampler is not None and checkpoint.sampler.num_labels == 10  # the second stage's
-    assert len(checkpoint.training["fine_tune_history"]) == 1
+    assert preset.fine_tune is not None and len(checkpoint.training["fine_tune_history"]) == preset.fine_tune.epochs
     if checkpoint.model.config.latent_dim == 2:  # the explorer's latent map: every test image's code
         assert checkpoint.latent_map is not None and checkpoint.latent_map.labels.tolist() == small.test.labels.tolist()
         with torch.no_grad():
