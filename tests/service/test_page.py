@@ -18,6 +18,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.servers import running_service
 
+SERVED = len(list((Path(__file__).resolve().parents[2] / "checkpoints").glob("*.safetensors")))
+
 CHROMIUM = os.environ.get("AESERVE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None and os.environ.get("CI") != "true",  # CI installs it (scripts/setup.sh): there it must run
@@ -85,7 +87,7 @@ def no_console_errors(page: Page) -> None:
 def test_the_model_list_loads_with_every_served_model(page, screenshots):
     open_view(page, "models", "cvae")
     rows = page.locator("#models-table tbody tr")
-    expect(rows).to_have_count(7)
+    expect(rows).to_have_count(SERVED)
     expect(page.locator("#models-table")).to_contain_text("aae-swissroll")
     expect(page.locator("#models-table tr.current")).to_contain_text("cvae (default)")
     page.screenshot(path=screenshots / "models.png", full_page=True)
@@ -202,7 +204,7 @@ def test_an_api_error_shows_as_a_readable_message(page, screenshots):
     message = page.get_by_role("alert")
     expect(message).to_be_visible()
     expect(message).to_contain_text("422 Unprocessable Entity: query.seed: Input should be greater than or equal to 0")
-    expect(page.locator("#models-table tbody tr")).to_have_count(7)  # the page is still all there
+    expect(page.locator("#models-table tbody tr")).to_have_count(SERVED)  # the page is still all there
     page.screenshot(path=screenshots / "error.png")
     # Chromium logs the failed fetch itself; nothing else may reach the console
     assert [e for e in page.console.errors if "status of 422" not in e] == []  # type: ignore[attr-defined]
