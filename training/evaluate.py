@@ -108,10 +108,9 @@ def evaluate(
     requested = torch.arange(num_samples) % num_classes if by_label(model, density) else None
     samples = draw_samples(model, density, num_samples, requested, generator).images.cpu()
     figures |= {"sampled_from": density.name, "samples": num_samples, "prdc_k": PRDC_K}
-    figures["spaces"] = {
-        name: sample_figures(samples, requested, data.subset(num_samples), judge, generator)
-        for name, judge in judges.items()
-    }
+    real = data.subset(num_samples)
+    noise = torch.rand(real.images.shape, generator=generator)  # the same noise reference for every judge
+    figures["spaces"] = {name: sample_figures(samples, requested, real, judge, noise) for name, judge in judges.items()}
     return figures
 
 
@@ -120,17 +119,15 @@ def sample_figures(
     labels: torch.Tensor | None,
     real: ImageData,
     judge: Classifier,
-    generator: torch.Generator,
+    noise: torch.Tensor,
 ) -> dict[str, Any]:
     """How `images` (float, [0, 1]) compare with the `real` images in `judge`'s feature space: the Fréchet
-    distance and its ratio to uniform noise's, precision/recall/density/coverage; and for images drawn
+    distance and its ratio to that of the `noise` images, precision/recall/density/coverage; and for images drawn
     for `labels`, the share the judge assigns to their label, overall, per class and as a confusion matrix
     (rows: the label asked for; columns: the class the judge sees), beside its accuracy on the real images."""
     real_images = real.images.float() / 255
     real_features, image_features = features(judge, real_images), features(judge, images)
-    figures: dict[str, Any] = frechet_figures(
-        image_features, real_features, features(judge, torch.rand(real_images.shape, generator=generator))
-    )
+    figures: dict[str, Any] = frechet_figures(image_features, real_features, features(judge, noise))
     figures |= precision_recall(real_features, image_features)
     if labels is not None:
         classes = len(real.class_names)
