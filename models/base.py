@@ -26,8 +26,9 @@ class AutoencoderConfig:
     variant: str = "plain"  # the family's variant; each family narrows this with a Literal
 
     def __post_init__(self) -> None:
-        if self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        for name in ("latent_dim", "hidden", "decoder_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ValueError(f"image_shape must be (channels, height, width), got {self.image_shape}")
         if self.variant != "plain" and self.num_classes < 2:

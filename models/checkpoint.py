@@ -190,8 +190,13 @@ def load(source: str | Path | bytes, device: str | torch.device = "cpu", *, weig
         config = pydantic.TypeAdapter(entry.config_class).validate_python(header["config"])
     except (pydantic.ValidationError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: the {kind} config is not valid: {error}") from error
-    with torch.device("cpu" if weights else "meta"):
-        model = entry.model_class(config)
+    # built on the meta device first: a header asking for absurd sizes is refused by the shape check below,
+    # before any memory is taken for it
+    try:
+        with torch.device("meta"):
+            model = entry.model_class(config)
+    except (RuntimeError, ValueError, OverflowError) as error:  # e.g. sizes no tensor can have
+        raise CheckpointError(f"{path}: the {kind} its config describes cannot be built: {error}") from error
     map_tensors = {name: tensors.pop(name) for name in list(tensors) if name.startswith(LATENT_MAP_PREFIX)}
     latent_map = None
     if map_tensors:
@@ -200,7 +205,8 @@ def load(source: str | Path | bytes, device: str | torch.device = "cpu", *, weig
         latent_map = LatentMap.from_tensors(path, map_tensors, model.config.latent_dim)
     _check_tensors(path, model, tensors)
     if weights:
-        model.load_state_dict(tensors, strict=True)
+        model = model.to_empty(device="cpu")
+        model.load_state_dict(tensors, strict=True)  # every parameter and buffer, checked above
         model = model.to(device)
     try:
         prior = prior_from_metadata(header["prior"]) if header["prior"] is not None else None

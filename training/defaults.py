@@ -61,7 +61,9 @@ PRESETS: dict[str, ModelPreset] = {
         # a wider head and a faster start sharpen the samples (FD/noise 0.137 -> 0.121), 22 epochs instead
         # of 14 more so (0.113). 16 dimensions left holes between the classes that prior draws fell into
         # (three dimensions went unused); 10 or 8 fill better (0.098, 0.096 in 22 epochs; 10-D in 30: 0.094),
-        # wider heads did not help reliably (256 and 320: 0.101 at 16-D, 0.096 at 10-D, 0.107 at 8-D)
+        # wider heads did not help reliably (256 and 320: 0.101 at 16-D, 0.096 at 10-D, 0.107 at 8-D).
+        # 24 epochs, not 30, since the second stage: it samples from a density fitted to the codes, not from
+        # the prior those epochs matched, and the set's time budget now holds eight presets with second stages
         ModelPreset(
             "vae", "vae", "plain", "gaussian", {**_CONV, "hidden": 160, "latent_dim": 10},
             TrainConfig(epochs=24, learning_rate=2e-3), _FINE_TUNE,

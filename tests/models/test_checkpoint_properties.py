@@ -89,7 +89,7 @@ def test_any_header_field_replaced_by_any_json_loads_or_is_refused_with_a_checkp
 @given(
     part=st.sampled_from(["config", "prior"]),
     field=st.sampled_from(["latent_dim", "hidden", "image_shape", "architecture", "variant", "num_classes", "name",
-                           "weights", "means", "covariances", "dim", "beta"]),
+                           "weights", "means", "covariances", "dim", "beta", "decoder_channels"]),
     value=JSON,
 )  # fmt: skip
 def test_any_config_or_prior_field_replaced_loads_or_is_refused_with_a_checkpoint_error(valid, part, field, value):
