@@ -6,9 +6,12 @@ Per mini-batch:
    only, scores images decoded from prior draws: its cross-entropy against the requested label
    teaches a conditional decoder to draw recognisable classes (AC-GAN style); its confidence teaches
    an unconditional one to draw some class rather than a blend (CatGAN style). It is a separate
-   network from the evaluation classifier, so the evaluation stays honest.
+   network from the evaluation judges, so the evaluation stays honest.
 2. Regularisation phase (AAE only): the discriminator learns prior draws = real, codes = fake; then
    the encoder learns to fool it.
+
+The second stage, after this loop (decoder only, on draws from a density fitted to the codes), is
+`training.fine_tune`.
 """
 
 from __future__ import annotations
