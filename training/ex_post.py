@@ -12,7 +12,7 @@ from training.data import ImageData
 
 
 @torch.no_grad()
-def training_codes(model: Autoencoder, data: ImageData) -> torch.Tensor:
+def codes_of(model: Autoencoder, data: ImageData) -> torch.Tensor:
     """The codes (N, latent_dim) of `data`'s images (encoded with their labels where the encoder takes them),
     float64 on the CPU; a VAE's are its posterior means."""
     model.eval()
@@ -28,14 +28,14 @@ def training_codes(model: Autoencoder, data: ImageData) -> torch.Tensor:
 def fit_ex_post_density(
     model: Autoencoder, data: ImageData, *, components: int = 10, seed: int = 0
 ) -> GaussianMixtureDensity:
-    return GaussianMixtureDensity(*_fit(training_codes(model, data), components, seed))
+    return GaussianMixtureDensity(*_fit(codes_of(model, data), components, seed))
 
 
 def fit_class_mixture(
     model: Autoencoder, data: ImageData, *, components: int = 3, seed: int = 0
 ) -> ClassMixtureDensity:
     """`components` full-covariance Gaussians per class, each fitted to that class's training codes."""
-    codes = training_codes(model, data)
+    codes = codes_of(model, data)
     fitted = [_fit(codes[data.labels == label], components, seed) for label in range(len(data.class_names))]
     weights, means, covariances = (torch.stack(parts) for parts in zip(*fitted, strict=True))
     return ClassMixtureDensity(weights, means, covariances)

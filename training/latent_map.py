@@ -10,8 +10,8 @@ import torch
 
 from models import Autoencoder, LatentMap, Prior
 from training.data import ImageData
+from training.ex_post import codes_of
 
-BATCH = 500
 PRIOR_DRAWS = 2000
 
 
@@ -20,14 +20,8 @@ def compute_latent_map(model: Autoencoder, prior: Prior, test: ImageData, *, see
     """The map of a model with 2-D codes; None for wider codes, which a flat map would not show as they are."""
     if model.config.latent_dim != 2:
         return None
-    model.eval()
-    device = next(model.parameters()).device
-    codes = []
-    for start in range(0, len(test), BATCH):
-        images = test.images[start : start + BATCH].to(device).float() / 255
-        labels = test.labels[start : start + BATCH].to(device) if model.takes_labels_to_encode else None
-        codes.append(model.encode(images, labels).latents.cpu())
+    codes = codes_of(model, test)
     generator = torch.Generator().manual_seed(seed)
     prior_labels = torch.arange(PRIOR_DRAWS) % prior.num_labels if prior.num_labels else None
     prior_codes = prior.sample(PRIOR_DRAWS, prior_labels, generator)
-    return LatentMap(torch.cat(codes).float(), test.labels.long(), prior_codes.float(), prior_labels)
+    return LatentMap(codes.float(), test.labels.long(), prior_codes.float(), prior_labels)
