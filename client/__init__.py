@@ -9,7 +9,7 @@
 (`pip install 'aeserve[client]'`): no torch, no server code.
 """
 
-from client.calls import Encoded, LatentMap, Model, Readiness, Sampled
+from client.calls import Classified, Encoded, LatentMap, Model, Readiness, Sampled
 from client.clients import AsyncClient, Client
 from client.errors import APIError
 from client.images import to_pil
@@ -17,6 +17,7 @@ from client.images import to_pil
 __all__ = [
     "APIError",
     "AsyncClient",
+    "Classified",
     "Client",
     "Encoded",
     "LatentMap",

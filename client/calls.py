@@ -54,6 +54,8 @@ class Model:
     latent_map: bool = False  # whether `latent_map(name)` has the test images' codes
     version: str | None = None  # the start of the checkpoint file's sha256
     sampler: dict[str, Any] | None = None  # the fitted per-class density that sample() draws from by default
+    classifies: bool = False  # whether `classify` answers for it (a categorical head)
+    categories: int | None = None  # how many classes (or clusters) it classifies into
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,15 @@ class Encoded:
     model: str
     latents: np.ndarray  # (n, latent_dim) float32: the codes (a VAE's posterior means)
     log_variances: np.ndarray | None  # (n, latent_dim) for VAEs
+    class_probabilities: np.ndarray | None = None  # (n, classes) for models with a categorical head
+
+
+@dataclass(frozen=True)
+class Classified:
+    model: str
+    probabilities: np.ndarray  # (n, classes) float32: the probability of each class (or cluster)
+    predicted: list[int]  # the most probable class (or cluster) per image
+    names: list[str]  # its name per image
 
 
 @dataclass(frozen=True)
@@ -142,21 +153,35 @@ def sample(
 
 
 def encode(images: Images, model: str | None, labels: Sequence[Label] | None) -> Call[Encoded]:
-    # multipart: raw PNG bytes, a third smaller than base64 in JSON
-    files = [("files", (f"{index}.png", png, "image/png")) for index, png in enumerate(pngs_of(images))]
-    data = {"labels": [str(label) for label in labels]} if labels is not None else None
-
     def read(response: httpx.Response) -> Encoded:
         body = response.json()
-        log_variances = body["log_variances"]
+        log_variances, probabilities = body["log_variances"], body.get("class_probabilities")
         return Encoded(
             model=body["model"],
             latents=np.asarray(body["latents"], dtype=np.float32),
             log_variances=np.asarray(log_variances, dtype=np.float32) if log_variances is not None else None,
+            class_probabilities=np.asarray(probabilities, dtype=np.float32) if probabilities is not None else None,
         )
 
-    params = {"model": model} if model is not None else {}
-    return Call("POST", "/encode", {"params": params, "files": files, "data": data}, read)
+    return Call("POST", "/encode", _uploads(images, model, labels), read)
+
+
+def classify(images: Images, model: str | None) -> Call[Classified]:
+    def read(response: httpx.Response) -> Classified:
+        body = response.json()
+        return Classified(
+            model=body["model"], probabilities=np.asarray(body["probabilities"], dtype=np.float32),
+            predicted=body["predicted"], names=body["names"],
+        )  # fmt: skip
+
+    return Call("POST", "/classify", _uploads(images, model, None), read)
+
+
+def _uploads(images: Images, model: str | None, labels: Sequence[Label] | None) -> dict[str, Any]:
+    """Images as a multipart upload: raw PNG bytes, a third smaller than base64 in JSON."""
+    files = [("files", (f"{index}.png", png, "image/png")) for index, png in enumerate(pngs_of(images))]
+    data = {"labels": [str(label) for label in labels]} if labels is not None else None
+    return {"params": {"model": model} if model is not None else {}, "files": files, "data": data}
 
 
 def decode(

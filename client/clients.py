@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 
 from client import calls
-from client.calls import Call, Encoded, Label, LatentMap, Model, Readiness, Sampled
+from client.calls import Call, Classified, Encoded, Label, LatentMap, Model, Readiness, Sampled
 from client.errors import APIError
 from client.images import Images
 
@@ -67,8 +67,13 @@ class Client:
         return self._send(calls.sample(model, n, label, seed, sampler))
 
     def encode(self, images: Images, model: str | None = None, labels: Sequence[Label] | None = None) -> Encoded:
-        """Images (uint8 or [0, 1] floats, PIL images or file bytes) -> their codes."""
+        """Images (uint8 or [0, 1] floats, PIL images or file bytes) -> their codes (and, for a model with a
+        categorical head, its class probabilities)."""
         return self._send(calls.encode(images, model, labels))
+
+    def classify(self, images: Images, model: str | None = None) -> Classified:
+        """Images -> class (or cluster) probabilities and the most probable one, for models that classify."""
+        return self._send(calls.classify(images, model))
 
     def decode(
         self, latents: np.ndarray | Sequence[Sequence[float]], model: str | None = None,
@@ -122,6 +127,9 @@ class AsyncClient:
 
     async def encode(self, images: Images, model: str | None = None, labels: Sequence[Label] | None = None) -> Encoded:
         return await self._send(calls.encode(images, model, labels))
+
+    async def classify(self, images: Images, model: str | None = None) -> Classified:
+        return await self._send(calls.classify(images, model))
 
     async def decode(
         self, latents: np.ndarray | Sequence[Sequence[float]], model: str | None = None,

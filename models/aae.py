@@ -11,6 +11,12 @@ Variants:
   with `standardise_per_class` it goes to the encoder too.
 - "label-prior": the discriminator also sees a one-hot label slot, so a label chooses the prior's
   component or segment; an extra slot means "no label" (the paper's semi-supervised regulariser, §2.3).
+- "categorical": the encoder has a categorical head beside the code: class logits y (softmax over
+  `num_classes`) and a continuous style z; the decoder draws from (y, z). A second discriminator drives y
+  toward one-hot draws of a uniform categorical, the first drives z toward N(0, I). Trained with a few
+  labels (cross-entropy of y on a labelled mini-batch) it is the paper's semi-supervised classifier (§5);
+  without labels, with `num_classes` clusters, its unsupervised clustering (§6). A label given to `decode`
+  is y as one-hot: the same style redrawn as another class.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from models.nets import ClassStandardise, Discriminator, one_hot
 
 @dataclass(frozen=True, kw_only=True)
 class AAEConfig(AutoencoderConfig):
-    variant: Literal["plain", "supervised", "label-prior"] = "plain"
+    variant: Literal["plain", "supervised", "label-prior", "categorical"] = "plain"
     discriminator_hidden: int = 512  # width of the discriminator's two hidden layers
     # For a standard Gaussian prior: a BatchNorm without scale or shift on the codes gives them zero mean and
     # unit variance per dimension by construction, so the adversary only has the shape left to match (and the
@@ -53,18 +59,25 @@ class AAE(Autoencoder):
         self.config: AAEConfig = config
         if config.standardise_per_class and (config.variant != "supervised" or config.standardise_codes):
             raise ValueError("standardise_per_class is for the supervised variant, instead of standardise_codes")
-        encoder = self._encoder(config.latent_dim)
+        if config.standardise_codes and config.variant == "categorical":
+            raise ValueError("standardise_codes would standardise the categorical head's logits too")
+        categorical = config.variant == "categorical"
+        encoder = self._encoder(config.num_classes + config.latent_dim if categorical else config.latent_dim)
         if config.standardise_codes:
             encoder.head.append(nn.BatchNorm1d(config.latent_dim, affine=False))
         self.encoder = encoder
         if config.standardise_per_class:
             self.class_standardise = ClassStandardise(num_classes=config.num_classes, dim=config.latent_dim)
-        self.decoder = self._decoder(config.num_classes if config.variant == "supervised" else 0)
+        self.decoder = self._decoder(config.num_classes if self.takes_labels_to_decode else 0)
         # num_classes slots for the labels plus one for "no label"
         label_slots = config.num_classes + 1 if config.variant == "label-prior" else 0
         self.discriminator = Discriminator(
             latent_dim=config.latent_dim, hidden=config.discriminator_hidden, label_slots=label_slots
         )
+        if categorical:  # the second adversary: y's softmax against one-hot draws
+            self.category_discriminator = Discriminator(
+                latent_dim=config.num_classes, hidden=config.discriminator_hidden
+            )
 
     @property
     def takes_labels_to_encode(self) -> bool:
@@ -72,7 +85,11 @@ class AAE(Autoencoder):
 
     @property
     def takes_labels_to_decode(self) -> bool:
-        return self.config.variant == "supervised"
+        return self.config.variant in ("supervised", "categorical")
+
+    @property
+    def classifies(self) -> bool:
+        return self.config.variant == "categorical"
 
     def discriminate(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logit (B,) that each code was drawn from the prior.
@@ -86,7 +103,14 @@ class AAE(Autoencoder):
         slots = torch.where(labels < 0, self.config.num_classes, labels)  # -1 -> the "no label" slot
         return self.discriminator(latents, one_hot(slots, self.config.num_classes + 1))
 
+    def discriminate_categories(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """Logit (B,) that each class-probability vector (B, num_classes) was a one-hot draw ("categorical")."""
+        return self.category_discriminator(probabilities)
+
     def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> Encoding:
+        if self.classifies:
+            class_logits, latents = self.encoder(images).split([self.config.num_classes, self.config.latent_dim], 1)
+            return Encoding(latents, None, class_logits)
         if not self.config.standardise_per_class:
             return super().encode(images, labels)
         labels_one_hot = self._labels(labels, needed=True)
@@ -94,5 +118,4 @@ class AAE(Autoencoder):
         return Encoding(self.class_standardise(self.encoder(images), labels_one_hot), None)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> AAEOutput:
-        latents = self.encode(images, labels).latents
-        return AAEOutput(latents, self.decode(latents, labels))
+        return AAEOutput(self.encode(images, labels).latents, self.reconstruct(images, labels))

@@ -38,6 +38,7 @@ class AutoencoderConfig:
 class Encoding(NamedTuple):
     latents: torch.Tensor  # (B, latent_dim): the code, or for a VAE the posterior mean
     log_variances: torch.Tensor | None  # (B, latent_dim) for a VAE, None for deterministic encoders
+    class_logits: torch.Tensor | None = None  # (B, num_classes) for a model with a categorical head, else None
 
 
 class Autoencoder(nn.Module):
@@ -56,11 +57,19 @@ class Autoencoder(nn.Module):
     def takes_labels_to_decode(self) -> bool:
         return False
 
+    @property
+    def classifies(self) -> bool:
+        """Whether the encoder has a categorical head: `encode` then gives class logits beside the code."""
+        return False
+
     def _labels(self, labels: torch.Tensor | None, needed: bool) -> torch.Tensor | None:
+        """Class indices (B,) to one-hot; class probabilities (B, num_classes) pass as they are."""
         if not needed:
             return None
         if labels is None:
             raise ValueError(f"this {self.kind} ({self.config.variant}) needs a label per image")
+        if labels.is_floating_point():
+            return labels
         return one_hot(labels, self.config.num_classes)
 
     def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> Encoding:
@@ -68,8 +77,17 @@ class Autoencoder(nn.Module):
         return Encoding(self.encoder(images, self._labels(labels, self.takes_labels_to_encode)), None)
 
     def decode(self, latents: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Codes (B, latent_dim) -> image logits (B, C, H, W)."""
+        """Codes (B, latent_dim) -> image logits (B, C, H, W); `labels` as class indices (B,) or, for a
+        decoder that takes them, class probabilities (B, num_classes)."""
         return self.decoder(latents, self._labels(labels, self.takes_labels_to_decode))
+
+    def reconstruct(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images -> reconstruction logits through the code (the labels used where the model takes them; a
+        categorical head decodes its own class probabilities, so it needs none)."""
+        encoding = self.encode(images, labels if self.takes_labels_to_encode else None)
+        if encoding.class_logits is not None:
+            return self.decode(encoding.latents, torch.softmax(encoding.class_logits, dim=1))
+        return self.decode(encoding.latents, labels if self.takes_labels_to_decode else None)
 
     def _encoder(self, out_features: int, num_classes: int = 0) -> Encoder:
         config = self.config

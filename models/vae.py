@@ -59,7 +59,7 @@ class VAE(Autoencoder):
         return means + torch.exp(0.5 * log_variances) * torch.randn_like(means)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> VAEOutput:
-        means, log_variances = self.encode(images, labels)
+        means, log_variances, _ = self.encode(images, labels)
         assert log_variances is not None
         latents = self.reparameterize(means, log_variances)
         return VAEOutput(means, log_variances, latents, self.decode(latents, labels))

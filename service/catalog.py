@@ -74,6 +74,9 @@ class ServedModel:
         assert isinstance(self.checkpoint.model, Autoencoder)
         return self.checkpoint.model
 
+    def class_name(self, index: int) -> str:
+        return (self.checkpoint.class_names or [str(i) for i in range(self.model.config.num_classes)])[index]
+
     def class_index(self, label: int | str) -> int:
         """A label given as an index or a class name -> the index; ValueError saying what is valid."""
         names = self.checkpoint.class_names or [str(i) for i in range(self.model.config.num_classes)]
@@ -103,6 +106,8 @@ class ServedModel:
             classes=self.checkpoint.class_names
             if conditional or self.model.takes_labels_to_encode or self.model.takes_labels_to_decode
             else None,
+            classifies=self.model.classifies,
+            categories=config.num_classes if self.model.classifies else None,
             prior=_density_info(self.checkpoint.prior),
             sampler=_density_info(self.checkpoint.sampler),
             device=str(device),

@@ -22,6 +22,7 @@ Operation = Literal["encode", "decode"]
 class Encoded(NamedTuple):
     latents: np.ndarray  # (n, latent_dim) float32
     log_variances: np.ndarray | None  # (n, latent_dim) for VAEs
+    class_probabilities: np.ndarray | None = None  # (n, num_classes) float32 for models with a categorical head
 
 
 class Decoded(NamedTuple):

@@ -277,8 +277,12 @@ def run(model: Autoencoder, batch: Batch) -> Output:
         chunk = inputs[start : start + batch.max_batch_size].to(device, non_blocking=True)
         chunk_labels = labels[start : start + batch.max_batch_size].to(device) if labels is not None else None
         if batch.operation == "encode":
-            latents, log_variances = model.encode(chunk.float().div_(255), chunk_labels)
-            outputs.append((latents,) if log_variances is None else (latents, log_variances))
+            latents, log_variances, class_logits = model.encode(chunk.float().div_(255), chunk_labels)
+            outputs.append((
+                latents,
+                *([log_variances] if log_variances is not None else []),
+                *([torch.softmax(class_logits, dim=1)] if class_logits is not None else []),
+            ))  # fmt: skip
         else:
             logits = model.decode(chunk.float(), chunk_labels)
             outputs.append((torch.sigmoid(logits).mul_(255).round_().to(torch.uint8),))
@@ -287,8 +291,9 @@ def run(model: Autoencoder, batch: Batch) -> Output:
     results: list[Encoded | Decoded] = []
     for index, png in enumerate(batch.png):
         pieces = [array[offsets[index] : offsets[index + 1]] for array in merged]
-        if batch.operation == "encode":
-            results.append(Encoded(pieces[0], pieces[1] if len(pieces) > 1 else None))
+        if batch.operation == "encode":  # the log-variances where a VAE has them, class probabilities last
+            spread = pieces[1] if len(pieces) > 1 and not model.classifies else None
+            results.append(Encoded(pieces[0], spread, pieces[-1] if model.classifies else None))
         else:
             images = pieces[0]
             results.append(

@@ -14,8 +14,10 @@ from fastapi.responses import JSONResponse, Response
 from service import answers, images
 from service.deps import require_admin, require_token
 from service.errors import ClientGone, ProblemError
-from service.inputs import CatalogDep, Decoding, Encoding, PathModel, Sampling
+from service.frames import Encoded
+from service.inputs import CatalogDep, Decoding, EncodeCall, Encoding, PathModel, Sampling
 from service.schemas import (
+    ClassifyResponse,
     EncodeJSON,
     EncodeResponse,
     ImagesResponse,
@@ -153,6 +155,30 @@ async def reload(catalog: CatalogDep) -> ReloadReport:
     return await catalog.reload()
 
 
+# /encode and /classify take the same bodies: JSON with base64 images, or multipart uploads
+ENCODE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": EncodeJSON.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary", "contentMediaType": "image/*"},
+                        },
+                        "labels": {"type": "array", "items": {"type": "string"}},
+                    },
+                    "required": ["files"],
+                }
+            },
+        },
+    }
+}
+
+
 # encode / decode / sample
 
 
@@ -162,29 +188,53 @@ async def reload(catalog: CatalogDep) -> ReloadReport:
     summary="Images to latent codes",
     description="Send images as multipart/form-data (field `files`, repeated; optional `labels` fields) "
     "with `?model=NAME`, or as JSON `{model, images: [base64...], labels}`.",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": EncodeJSON.model_json_schema()},
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "files": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary", "contentMediaType": "image/*"},
-                            },
-                            "labels": {"type": "array", "items": {"type": "string"}},
-                        },
-                        "required": ["files"],
-                    }
-                },
-            },
-        }
-    },
+    openapi_extra=ENCODE_BODY,
 )
 async def encode(call: Encoding, request: Request) -> Response:
+    served = call.served
+    encoded = await _encoded(call, request)
+    probabilities = encoded.class_probabilities
+    return answers.as_json(
+        EncodeResponse(
+            model=served.name,
+            latents=encoded.latents.tolist(),
+            log_variances=encoded.log_variances.tolist() if encoded.log_variances is not None else None,
+            class_probabilities=probabilities.tolist() if probabilities is not None else None,
+        ),
+        served,
+    )
+
+
+@api.post(
+    "/classify",
+    response_model=ClassifyResponse,
+    summary="Images to class (or cluster) probabilities",
+    description="For models with a categorical head (`classifies` in GET /models/NAME): the same inputs as "
+    "/encode, batched with its requests; the answer is y's probabilities and the most probable class.",
+    openapi_extra=ENCODE_BODY,
+)
+async def classify(call: Encoding, request: Request) -> Response:
+    served, catalog = call.served, request.app.state.catalog
+    if not served.model.classifies:
+        classifying = [name for name, each in catalog.served.items() if each.model.classifies]
+        raise ProblemError(
+            422, f"model {served.name} ({served.checkpoint.kind}, {served.checkpoint.variant}) has no categorical "
+            f"head to classify with; models that classify: {', '.join(classifying) or 'none'}",
+        )  # fmt: skip
+    probabilities = (await _encoded(call, request)).class_probabilities
+    assert probabilities is not None, "a categorical head gives class probabilities"
+    predicted = probabilities.argmax(1).tolist()
+    return answers.as_json(
+        ClassifyResponse(
+            model=served.name, probabilities=probabilities.tolist(), predicted=predicted,
+            names=[served.class_name(index) for index in predicted],
+        ),
+        served,
+    )  # fmt: skip
+
+
+async def _encoded(call: EncodeCall, request: Request) -> Encoded:
+    """The uploads decoded to the model's image shape (each failure a 4xx naming the image), through the worker."""
     served, catalog = call.served, request.app.state.catalog
     shape, limit = served.checkpoint.image_shape, catalog.settings.max_image_pixels
 
@@ -197,15 +247,7 @@ async def encode(call: Encoding, request: Request) -> Response:
 
     arrays = await answers.in_threads(catalog, decode_one, list(enumerate(call.blobs)))
     watch = ClientWatch(request)
-    encoded = await through_worker(watch, served.worker.encode(np.stack(arrays), call.labels, waiting=watch.start))
-    return answers.as_json(
-        EncodeResponse(
-            model=served.name,
-            latents=encoded.latents.tolist(),
-            log_variances=encoded.log_variances.tolist() if encoded.log_variances is not None else None,
-        ),
-        served,
-    )
+    return await through_worker(watch, served.worker.encode(np.stack(arrays), call.labels, waiting=watch.start))
 
 
 @api.post(

@@ -41,6 +41,16 @@ class EncodeResponse(BaseModel):
     model: str
     latents: list[list[float]] = Field(description="one code per image (a VAE's posterior means)")
     log_variances: list[list[float]] | None = Field(None, description="a VAE's posterior log-variances")
+    class_probabilities: list[list[float]] | None = Field(
+        None, description="models with a categorical head: y's probability per class (or cluster), beside the style"
+    )
+
+
+class ClassifyResponse(BaseModel):
+    model: str
+    probabilities: list[list[float]] = Field(description="per image, the probability of each class (or cluster)")
+    predicted: list[int] = Field(description="per image, the most probable class (or cluster) index")
+    names: list[str] = Field(description="per image, that class's name (a clustering model's: `cluster K`)")
 
 
 class DecodeRequest(_Strict):
@@ -74,6 +84,8 @@ class ModelInfo(BaseModel):
     labels_to_encode: bool
     labels_to_decode: bool
     classes: list[str] | None
+    classifies: bool = Field(description="whether POST /classify answers for it (an encoder with a categorical head)")
+    categories: int | None = Field(description="how many classes (or clusters) /classify chooses among; null if none")
     prior: dict[str, Any] | None = Field(description="the family's prior: /sample?sampler=prior draws from it")
     sampler: dict[str, Any] | None = Field(
         description="a density fitted to the training codes (one mixture per class) that /sample draws from by "

@@ -35,7 +35,7 @@ def train_classifier(
     for epoch in range(epochs):
         order = torch.randperm(len(train), generator=generator)
         for indices in tqdm(order.split(128), desc=f"classifier epoch {epoch + 1}/{epochs}", leave=False, disable=None):
-            images = _augment(train.images[indices].float().div_(255), generator).to(device)
+            images = shift_and_mirror(train.images[indices].float().div_(255), generator).to(device)
             loss = F.cross_entropy(classifier(images), train.labels[indices].to(device))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -44,7 +44,7 @@ def train_classifier(
     return classifier.eval()
 
 
-def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def shift_and_mirror(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each image shifted by -2..2 pixels both ways (zero fill) and mirrored left-right with probability 1/2."""
     n, _, height, width = images.shape
     padded = F.pad(images, (2, 2, 2, 2))

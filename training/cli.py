@@ -17,6 +17,7 @@ from training.data import MNIST_BASE_URL, hold_out_validation, load_splits
 from training.defaults import PRESETS
 from training.report import write_models_table
 from training.run import judges_for, reevaluate, train_to_checkpoint, with_overrides
+from training.study import run_study, table
 
 log = logging.getLogger("training")
 
@@ -105,6 +106,15 @@ def _parser() -> argparse.ArgumentParser:
         help="split the stored figures are measured on (test: the figures to report)",
     )  # fmt: skip
     _common_arguments(defaults)
+
+    study = commands.add_parser(
+        "study", help="semi-supervised and clustering AAEs against their baselines over seeds (docs/semi-supervised.md)"
+    )
+    study.add_argument("--split", choices=["validation", "test"], default="test")
+    study.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    study.add_argument("--ae", type=Path, default=Path("checkpoints/ae.safetensors"), help="the plain AE for k-means")
+    study.add_argument("--out", type=Path, default=Path("docs/benchmarks/semi-supervised.json"))
+    _common_arguments(study)
     return parser
 
 
@@ -120,6 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     splits = hold_out_validation(splits)
     splits = dataclasses.replace(splits, train=splits.train.subset(args.limit))
+    if args.command == "study":
+        print(table(run_study(splits, args.split, args.seeds, args.ae, args.out)))
+        return
     # under torchrun only rank 0 evaluates and writes; the others just train their shard
     judges = judges_for(splits, args.judges_dir, args.dataset, device=args.device) if rank == 0 else None
 

@@ -54,6 +54,11 @@ class ImageData:
         channels, height, width = self.images.shape[1:]
         return (channels, height, width)
 
+    def labelled(self) -> ImageData:
+        """The images whose label is known (label >= 0; see `keep_labels`)."""
+        known = self.labels >= 0
+        return ImageData(self.images[known], self.labels[known], self.class_names)
+
     def subset(self, limit: int | None) -> ImageData:
         """The first `limit` items (all when None): for short runs and tests."""
         if limit is None:
@@ -87,6 +92,19 @@ def hold_out_validation(splits: Splits, fraction: float = 1 / 12, seed: int = 0)
 
 
 # IDX
+
+
+def keep_labels(data: ImageData, per_class: int, seed: int = 0) -> ImageData:
+    """`data` with the labels of all but `per_class` images of each class (a seeded choice) set to -1
+    ("unknown"): the labelled subset of semi-supervised training. `per_class=0` hides every label (clustering)."""
+    generator = torch.Generator().manual_seed(seed)
+    kept = torch.zeros(len(data), dtype=torch.bool)
+    for label in range(len(data.class_names)):
+        members = torch.nonzero(data.labels == label).squeeze(1)
+        if per_class > len(members):
+            raise DataError(f"class {data.class_names[label]!r} has {len(members)} images, fewer than {per_class}")
+        kept[members[torch.randperm(len(members), generator=generator)[:per_class]]] = True
+    return ImageData(data.images, torch.where(kept, data.labels, -1), data.class_names)
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -27,6 +27,9 @@ class ModelPreset:
     model: dict[str, Any] = field(default_factory=dict)  # overrides of the family's config fields
     train: TrainConfig = field(default_factory=TrainConfig)
     fine_tune: FineTuneConfig | None = None  # the second stage (training.fine_tune); None: the prior samples
+    # labels the training may use, per class (a seeded, class-balanced choice; every other image is unlabelled);
+    # 0: none (clustering: the classes are then the model's clusters); None: every label
+    labels_per_class: int | None = None
 
 
 _CONV = {"architecture": "conv", "hidden": 128}
@@ -37,6 +40,9 @@ _MLP_2D = {"architecture": "mlp", "hidden": 384, "latent_dim": 2, "discriminator
 _LABEL_PRIOR = TrainConfig(
     epochs=10, auxiliary_weight=1.0, generator_learning_rate=5e-3, discriminator_learning_rate=1e-3
 )
+
+_CATEGORICAL = {**_CONV, "hidden": 256, "latent_dim": 8, "discriminator_hidden": 256}
+_CATEGORICAL_TRAIN = TrainConfig(epochs=6, generator_learning_rate=2e-4, discriminator_learning_rate=2e-4)
 
 # every preset's second stage: a per-class ex-post density over its codes, and its decoder fine-tuned to
 # draw recognisable classes from it (training.fine_tune)
@@ -110,6 +116,17 @@ PRESETS: dict[str, ModelPreset] = {
             # as for the mixture (validation, label/real cnn / resnet: prior 0.80 / 0.74; fine-tuned on its draws
             # with weight 3: 0.85 / 0.86, 10: 0.93 / 0.89, 30: 0.99 / 0.91)
             dataclasses.replace(_FINE_TUNE, density="prior"),
+        ),
+        # Makhzani et al. 2015 §5: a categorical head y beside an 8-D style z, two adversaries (y against one-hot
+        # draws, z against N(0, I)) and the semi-supervised phase on 1,000 labels; docs/semi-supervised.md
+        ModelPreset(
+            "aae-semisupervised", "aae", "categorical", "gaussian", _CATEGORICAL, _CATEGORICAL_TRAIN,
+            labels_per_class=100,
+        ),
+        # §6: the same model without labels and with 30 clusters
+        ModelPreset(
+            "aae-clusters", "aae", "categorical", "gaussian", {**_CATEGORICAL, "num_classes": 30}, _CATEGORICAL_TRAIN,
+            labels_per_class=0,
         ),
     ]
 }  # fmt: skip

@@ -72,22 +72,24 @@ def evaluate(
     split: str,
     num_samples: int = 5000,
     seed: int = 0,
+    judge_labels: bool = True,
 ) -> dict[str, Any]:
     """Every figure the checkpoint stores under "evaluation", on `data` (the test split, or the validation
     split while settings are chosen): reconstruction, and for samples drawn from `density` the figures of
-    `sample_figures` in each judge's feature space."""
+    `sample_figures` in each judge's feature space. `judge_labels=False` for a model whose labels are not the
+    data's classes (a clustering model's clusters): its samples are then judged without their labels."""
     model.eval()
     device = _device(model)
     squared_error = bce = negative_elbo = 0.0
     for start in range(0, len(data), BATCH):
         images = data.images[start : start + BATCH].to(device).float() / 255
         labels = data.labels[start : start + BATCH].to(device)
-        encoding = model.encode(images, labels if model.takes_labels_to_encode else None)
-        logits = model.decode(encoding.latents, labels if model.takes_labels_to_decode else None)
+        logits = model.reconstruct(images, labels)  # through the code: a VAE's posterior mean
         squared_error += float(((torch.sigmoid(logits) - images) ** 2).flatten(1).mean(1).sum())
         per_image_bce = F.binary_cross_entropy_with_logits(logits, images, reduction="none").flatten(1).sum(1)
         bce += float(per_image_bce.sum())
         if isinstance(model, VAE):  # one-sample estimate of -ELBO = E_q[-log p(x|z)] + KL(q || p)
+            encoding = model.encode(images, labels if model.takes_labels_to_encode else None)
             assert encoding.log_variances is not None
             latents = VAE.reparameterize(encoding.latents, encoding.log_variances)
             sampled_logits = model.decode(latents, labels if model.takes_labels_to_decode else None)
@@ -104,9 +106,10 @@ def evaluate(
 
     generator = torch.Generator().manual_seed(seed)
     num_samples = min(num_samples, len(data))  # as many samples as real images to compare them with
-    num_classes = len(data.class_names)
-    requested = torch.arange(num_samples) % num_classes if by_label(model, density) else None
+    num_labels = model.config.num_classes or density.num_labels
+    requested = torch.arange(num_samples) % num_labels if by_label(model, density) else None
     samples = draw_samples(model, density, num_samples, requested, generator).images.cpu()
+    requested = requested if judge_labels else None
     figures |= {"sampled_from": density.name, "samples": num_samples, "prdc_k": PRDC_K}
     real = data.subset(num_samples)
     noise = torch.rand(real.images.shape, generator=generator)  # the same noise reference for every judge

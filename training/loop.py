@@ -1,14 +1,6 @@
-"""The training loop: one function for every family, the AAE's two phases included.
-
-Per mini-batch:
-1. Reconstruction phase (all families): encoder + decoder minimise the reconstruction loss (plus the
-   KL term for a VAE). Optionally an auxiliary classifier, trained beside the model on real images
-   only, scores images decoded from prior draws: its cross-entropy against the requested label
-   teaches a conditional decoder to draw recognisable classes (AC-GAN style); its confidence teaches
-   an unconditional one to draw some class rather than a blend (CatGAN style). It is a separate
-   network from the evaluation judges, so the evaluation stays honest.
-2. Regularisation phase (AAE only): the discriminator learns prior draws = real, codes = fake; then
-   the encoder learns to fool it.
+"""The training loop: one function for every family. Each mini-batch goes through the family's phases
+(`training.phases`: reconstruction, the AAE's adversaries, the semi-supervised phase...) in order, each
+stepping its own optimiser; every learning rate follows one cosine schedule.
 
 The second stage, after this loop (decoder only, on draws from a density fitted to the codes), is
 `training.fine_tune`.
@@ -31,9 +23,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from models import AAE, Autoencoder, Classifier, ClassifierConfig, Prior
+from models import Autoencoder, Classifier, ClassifierConfig, Prior
 from training.data import ImageData
-from training.steps import ClassifierStep, DiscriminatorStep, GeneratorStep, ReconstructionStep, auxiliary_labels
+from training.phases import phases_for
+from training.steps import Batch
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +40,8 @@ class TrainConfig:
     generator_learning_rate: float = 1e-3  # Adam, AAE encoder fooling the discriminator
     auxiliary_weight: float = 0.0  # weight of the auxiliary classifier's loss on prior draws (0: no classifier)
     unlabelled_fraction: float = 0.0  # label-prior AAE: share of codes the discriminator sees as "no label"
+    labelled_learning_rate: float = 1e-3  # Adam, the semi-supervised phase (categorical AAE with labels)
+    only_phases: tuple[str, ...] = ()  # run just these phases (training.phases names); empty: all of them
     seed: int = 0
 
 
@@ -84,24 +79,22 @@ def train(
             ClassifierConfig(image_shape=model.config.image_shape, num_classes=model.config.num_classes)
         )
         auxiliary.to(device).train()
-    reconstruction_step = _parallel(ReconstructionStep(model, prior, auxiliary, config.auxiliary_weight), distributed)
-    optimiser = torch.optim.Adam([*model.encoder.parameters(), *model.decoder.parameters()], lr=config.learning_rate)
-    optimisers = [optimiser]
-    if auxiliary is not None:
-        classifier_step = _parallel(ClassifierStep(auxiliary), distributed)
-        auxiliary_optimiser = torch.optim.Adam(auxiliary.parameters(), lr=config.learning_rate)
-        optimisers.append(auxiliary_optimiser)
-    if isinstance(model, AAE):
-        discriminator_step = _parallel(DiscriminatorStep(model), distributed)
-        generator_step = _parallel(GeneratorStep(model), distributed)
-        betas = (0.5, 0.9)  # the usual choice for adversarial games: less momentum, fewer oscillations
-        discriminator_optimiser = torch.optim.Adam(
-            model.discriminator.parameters(), lr=config.discriminator_learning_rate, betas=betas
-        )
-        generator_optimiser = torch.optim.Adam(
-            model.encoder.parameters(), lr=config.generator_learning_rate, betas=betas
-        )
-        optimisers += [discriminator_optimiser, generator_optimiser]
+    phases = phases_for(
+        model, prior, learning_rate=config.learning_rate, generator_learning_rate=config.generator_learning_rate,
+        discriminator_learning_rate=config.discriminator_learning_rate, auxiliary=auxiliary,
+        auxiliary_weight=config.auxiliary_weight, unlabelled_fraction=config.unlabelled_fraction,
+        labelled_learning_rate=config.labelled_learning_rate, labelled=data.labelled() if model.classifies else None,
+        batch_size=config.batch_size,
+    )  # fmt: skip
+    if unknown := set(config.only_phases) - {phase.name for phase in phases}:
+        raise ValueError(f"no phase {sorted(unknown)} in this {model.kind}; its phases: {[p.name for p in phases]}")
+    phases = [phase for phase in phases if not config.only_phases or phase.name in config.only_phases]
+    losses = [_parallel(phase.loss, distributed) for phase in phases]
+    optimisers = [
+        torch.optim.Adam([p for module in phase.updates for p in module.parameters()], lr=phase.learning_rate,
+                         betas=phase.betas)
+        for phase in phases
+    ]  # fmt: skip
     # every rank sees a disjoint shard of each epoch, reshuffled per epoch from the seed
     sampler: DistributedSampler[int] = DistributedSampler(
         range(len(data)),  # type: ignore[arg-type]  # the sampler only needs len()
@@ -157,37 +150,14 @@ def train(
             batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=None if rank == 0 else True
         )
         for step, indices in enumerate(progress, start=1):
-            images = data.images[indices].to(device).float().div_(255)  # (B, C, H, W) in [0, 1]
-            labels = data.labels[indices].to(device)  # (B,)
-
-            # 1. reconstruction phase (encoder + decoder)
-            loss, stats = reconstruction_step(images, labels, generator)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            if auxiliary is not None:
-                drawn = auxiliary_labels(labels)
-                auxiliary_optimiser.zero_grad(set_to_none=True)
-                classifier_step(images[: len(drawn)], drawn).backward()
-                auxiliary_optimiser.step()
-
-            # 2. regularisation phase (AAE): the discriminator, then the encoder as its adversary
-            if isinstance(model, AAE):
-                slots = _discriminator_labels(model, labels, config.unlabelled_fraction, generator)
-                prior_labels = None if slots is None else _fill_unlabelled(slots, prior.num_labels, generator)
-                real_codes = prior.sample(len(labels), prior_labels, generator).to(device)
-                with torch.no_grad():
-                    codes = model.encode(images, labels).latents  # the encoder uses the labels only if it takes them
-                discriminator, discriminator_stats = discriminator_step(real_codes, codes, slots)
-                discriminator_optimiser.zero_grad(set_to_none=True)
-                discriminator.backward()
-                discriminator_optimiser.step()
-                stats |= discriminator_stats
-                stats["generator"] = generator_step(images, labels, slots)
-                generator_optimiser.zero_grad(set_to_none=True)
-                stats["generator"].backward()
-                generator_optimiser.step()
-
+            batch = Batch(data.images[indices].to(device).float().div_(255), data.labels[indices].to(device), generator)
+            stats: dict[str, torch.Tensor] = {}
+            for loss_of, optimiser in zip(losses, optimisers, strict=True):
+                loss, phase_stats = loss_of(batch)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                stats |= phase_stats
             for scheduler in schedulers:
                 scheduler.step()
             for name, value in stats.items():
@@ -215,19 +185,3 @@ def _parallel(step: nn.Module, distributed: bool) -> nn.Module:
         return step
     device_ids = [torch.cuda.current_device()] if next(step.parameters()).is_cuda else None
     return DistributedDataParallel(step, device_ids=device_ids, find_unused_parameters=True)
-
-
-def _discriminator_labels(
-    model: AAE, labels: torch.Tensor, unlabelled_fraction: float, generator: torch.Generator
-) -> torch.Tensor | None:
-    """The label slot the discriminator sees per code: the class, or -1 ("no label") for a random share."""
-    if model.config.variant != "label-prior":
-        return None
-    hidden = torch.rand(len(labels), generator=generator).to(labels.device) < unlabelled_fraction
-    return torch.where(hidden, torch.full_like(labels, -1), labels)
-
-
-def _fill_unlabelled(slots: torch.Tensor, num_labels: int, generator: torch.Generator) -> torch.Tensor:
-    """Prior draws for "no label" codes come from a random component: the whole prior."""
-    random_labels = torch.randint(0, num_labels, slots.shape, generator=generator)
-    return torch.where(slots.cpu() < 0, random_labels, slots.cpu())

@@ -1,4 +1,5 @@
-"""Pictures of a trained model: sample grid, reconstructions, latent scatter, loss curves."""
+"""Pictures of a trained model: sample grid, reconstructions, latent scatter, loss curves; for a categorical
+head, its clusters or its style/content grid."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from models import Autoencoder, Prior, by_label, draw_samples
+from training.categorical import class_probabilities
 from training.data import ImageData
 
 
@@ -72,11 +74,7 @@ def model_pictures(
 
     with torch.no_grad():
         originals = test.images[:16].float() / 255
-        labels = test.labels[:16].to(device)
-        encoding = model.encode(originals.to(device), labels if model.takes_labels_to_encode else None)
-        outputs = model.images_from_logits(
-            model.decode(encoding.latents, labels if model.takes_labels_to_decode else None)
-        )
+        outputs = model.images_from_logits(model.reconstruct(originals.to(device), test.labels[:16].to(device)))
     _save_grid(
         image_grid(torch.cat([originals, outputs.cpu()]), 2),
         out_dir / "reconstructions.png",
@@ -93,8 +91,8 @@ def model_pictures(
     points = codes if codes.shape[1] == 2 else PCA(2).fit_transform(codes)
     figure, axis = plt.subplots(figsize=(6.5, 5), dpi=100)
     scatter = axis.scatter(points[:, 0], points[:, 1], c=test.labels[: len(points)].numpy(), cmap="tab10", s=2)
-    handles, _ = scatter.legend_elements(num=len(class_names))
-    axis.legend(handles, class_names, fontsize=7, markerscale=0.8, loc="center left", bbox_to_anchor=(1, 0.5))
+    handles, _ = scatter.legend_elements(num=len(test.class_names))
+    axis.legend(handles, test.class_names, fontsize=7, markerscale=0.8, loc="center left", bbox_to_anchor=(1, 0.5))
     axis.set_title(title)
     figure.tight_layout()
     figure.savefig(out_dir / "latents.png")
@@ -111,3 +109,45 @@ def model_pictures(
     figure.tight_layout()
     figure.savefig(out_dir / "losses.png")
     plt.close(figure)
+
+
+def style_content_grid(model: Autoencoder, test: ImageData, out_dir: Path, *, styles: int = 10) -> None:
+    """`style_content.png`: one test image per class (left column), then its style code decoded as every class:
+    rows keep a style, columns keep a class. The model's label must be the decoder's class (supervised and
+    semi-supervised AAEs)."""
+    device = next(model.parameters()).device
+    chosen = torch.stack([torch.nonzero(test.labels == label)[0, 0] for label in range(styles)])
+    originals = test.images[chosen].float() / 255
+    classes = model.config.num_classes
+    with torch.no_grad():
+        labels = test.labels[chosen].to(device) if model.takes_labels_to_encode else None
+        latents = model.encode(originals.to(device), labels).latents
+        redrawn = model.images_from_logits(
+            model.decode(latents.repeat_interleave(classes, 0), torch.arange(classes, device=device).repeat(styles))
+        ).cpu()
+    rows = torch.cat([originals[:, None], redrawn.view(styles, classes, *redrawn.shape[1:])], dim=1)
+    _save_grid(
+        image_grid(rows.flatten(0, 1), styles), out_dir / "style_content.png",
+        f"a test image (left), its style drawn as {', '.join(test.class_names[:classes])}",
+    )  # fmt: skip
+
+
+def cluster_grid(
+    model: Autoencoder, test: ImageData, majority_class: list[str], out_dir: Path, *, per_cluster: int = 12
+) -> None:
+    """`clusters.png`: a row per cluster of the test images its head is surest of, named by the cluster's
+    majority class."""
+    probabilities = class_probabilities(model, test)
+    assigned = probabilities.argmax(1)
+    rows, names = [], []
+    for cluster in range(model.config.num_classes):
+        members = torch.nonzero(assigned == cluster).squeeze(1)
+        surest = members[probabilities[members, cluster].argsort(descending=True)[:per_cluster]]
+        images = test.images[surest].float() / 255
+        blank = torch.ones(per_cluster - len(images), *images.shape[1:])  # a cluster with few test images
+        rows.append(torch.cat([images, blank]))
+        names.append(f"{cluster}: {majority_class[cluster]} ({len(members)})")
+    _save_grid(
+        image_grid(torch.cat(rows), len(rows)), out_dir / "clusters.png",
+        "test images per cluster (surest first); cluster: majority class (test images)", names,
+    )  # fmt: skip

@@ -17,8 +17,9 @@ from models import Autoencoder, Classifier, GaussianPrior, MixturePrior, Prior, 
 from models.classifier import ClassifierArchitecture
 from models.registry import MODELS
 from training import plots
+from training.categorical import classification_figures, cluster_figures
 from training.classifiers import train_classifier
-from training.data import ImageData, Splits
+from training.data import ImageData, Splits, keep_labels
 from training.defaults import ModelPreset
 from training.evaluate import classifier_accuracy, evaluate
 from training.ex_post import fit_class_mixture, fit_ex_post_density
@@ -34,12 +35,8 @@ def build(preset: ModelPreset, splits: Splits) -> tuple[Autoencoder, Prior]:
     """A fresh model and its prior for `preset` on this data (image shape and classes from the data)."""
     entry = MODELS[preset.kind]
     torch.manual_seed(preset.train.seed)  # the initial weights, too, follow the seed
-    config = entry.config_class(
-        image_shape=splits.train.image_shape,
-        num_classes=len(splits.train.class_names),
-        variant=preset.variant,
-        **preset.model,
-    )
+    fields = {"image_shape": splits.train.image_shape, "num_classes": len(splits.train.class_names), **preset.model}
+    config = entry.config_class(variant=preset.variant, **fields)
     model = entry.model_class(config)
     assert isinstance(model, Autoencoder), f"{preset.kind} is not an autoencoder"
     num_classes = len(splits.train.class_names)
@@ -71,7 +68,10 @@ def train_to_checkpoint(
     """Train (or resume) `preset`, save after every epoch, fine-tune its decoder on a fitted per-class density
     where the preset says so, then evaluate on the `evaluate_on` split and save the final checkpoint."""
     model, prior = build(preset, splits)
-    class_names = splits.train.class_names
+    class_names = class_names_of(preset, splits)
+    train_data = splits.train
+    if preset.labels_per_class is not None:  # semi-supervised or clustering: most labels (or all) hidden
+        train_data = keep_labels(splits.train, preset.labels_per_class, seed=preset.train.seed)
     history: list[dict[str, Any]] = []
     fine_tuning: list[dict[str, Any]] = []
     done_sampler: Prior | None = None  # the sampler of a resumed run that had finished its second stage
@@ -114,7 +114,7 @@ def train_to_checkpoint(
 
     rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
     train(
-        model, prior, splits.train, preset.train, device=device, start_epoch=start_epoch, state=state,
+        model, prior, train_data, preset.train, device=device, start_epoch=start_epoch, state=state,
         on_epoch_end=save_progress,
     )  # fmt: skip
     if rank != 0:
@@ -128,16 +128,42 @@ def train_to_checkpoint(
             components, seed = preset.fine_tune.components, preset.train.seed
             sampler = fit_class_mixture(model, splits.train, components=components, seed=seed)
         fine_tuning += fine_tune_decoder(model, sampler or prior, splits.train, preset.fine_tune, device=device)
+    data = _split(splits, evaluate_on)
     evaluation = evaluate(
-        model, sampler or prior, _split(splits, evaluate_on), judges, split=evaluate_on, seed=preset.train.seed
-    )
+        model, sampler or prior, data, judges, split=evaluate_on, seed=preset.train.seed,
+        judge_labels=class_names == data.class_names,
+    )  # fmt: skip
+    evaluation |= categorical_evaluation(model, class_names, splits.train, data)
     models.save(
         out, model, prior=prior, sampler=sampler, class_names=class_names, training=summary(), evaluation=evaluation,
         latent_map=compute_latent_map(model, sampler or prior, splits.test, seed=preset.train.seed),
     )  # fmt: skip
     if docs_dir is not None:
         plots.model_pictures(model, sampler or prior, splits.test, class_names, history, docs_dir / preset.name)
+        if "clustering" in evaluation:
+            plots.cluster_grid(model, splits.test, evaluation["clustering"]["majority_class"], docs_dir / preset.name)
+        elif model.takes_labels_to_decode and class_names == splits.test.class_names:
+            plots.style_content_grid(model, splits.test, docs_dir / preset.name)
     return evaluation
+
+
+def class_names_of(preset: ModelPreset, splits: Splits) -> list[str]:
+    """The names of the model's labels: the data's classes, or for a clustering model its clusters."""
+    if preset.labels_per_class == 0:
+        return [f"cluster {index}" for index in range(preset.model.get("num_classes", len(splits.train.class_names)))]
+    return splits.train.class_names
+
+
+def categorical_evaluation(
+    model: Autoencoder, class_names: list[str], train: ImageData, data: ImageData
+) -> dict[str, Any]:
+    """For a categorical head: its classification figures where its labels are the data's classes, else its
+    clustering figures (clusters mapped to classes by the training images' labels: evaluation only)."""
+    if not model.classifies:
+        return {}
+    if class_names == data.class_names:
+        return {"classification": classification_figures(model, data)}
+    return {"clustering": cluster_figures(model, train, data)}
 
 
 def _split(splits: Splits, name: str) -> ImageData:
@@ -192,7 +218,11 @@ def reevaluate(
     model = checkpoint.model
     if not isinstance(model, Autoencoder) or checkpoint.density is None:
         raise ValueError(f"{path} is not an autoencoder checkpoint with a prior")
-    evaluation = evaluate(model, checkpoint.density, _split(splits, split), judges, split=split)
+    data, class_names = _split(splits, split), checkpoint.class_names or []
+    evaluation = evaluate(
+        model, checkpoint.density, data, judges, split=split, judge_labels=class_names == data.class_names
+    )
+    evaluation |= categorical_evaluation(model, class_names, splits.train, data)
     models.save(
         path, model, prior=checkpoint.prior, sampler=checkpoint.sampler, class_names=checkpoint.class_names,
         training=checkpoint.training, evaluation=evaluation,

@@ -1,11 +1,14 @@
-"""The phases of one training step, each as a module whose forward returns its loss.
+"""The losses of the training phases, each a module whose forward takes a `Batch` and returns (loss, stats).
 
 Written as modules so that `torch.nn.parallel.DistributedDataParallel` can wrap each phase under
 torchrun: every backward then averages the gradients across ranks. In a single process they are
-called directly. They hold no optimiser; `training.loop` steps the optimisers.
+called directly. They hold no optimiser: `training.phases` says which modules each one updates, and
+`training.loop` steps them.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -13,12 +16,21 @@ from torch.nn import functional as F
 
 from models import AAE, VAE, Autoencoder, Classifier, Prior, by_label, draw_codes
 from models.losses import class_confidence_loss, discriminator_loss, generator_loss, reconstruction_loss, vae_loss
+from models.nets import one_hot
+from training.classifiers import shift_and_mirror
+from training.data import ImageData
 
 Stats = dict[str, torch.Tensor]
 
 
+class Batch(NamedTuple):
+    images: torch.Tensor  # (B, C, H, W) float in [0, 1], on the training device
+    labels: torch.Tensor  # (B,) int64; -1 where an image's label is not used (semi-supervised, clustering)
+    generator: torch.Generator  # CPU random numbers for prior draws: the same on any device
+
+
 class ReconstructionStep(nn.Module):
-    """Phase 1: reconstruction (+ KL for a VAE), plus the auxiliary classifier's loss on prior draws.
+    """Reconstruction (+ KL for a VAE), plus the auxiliary classifier's loss on prior draws.
 
     The auxiliary classifier judges images decoded from prior draws. For a model that samples by label,
     its cross-entropy against the requested label teaches the decoder to draw recognisable classes
@@ -31,11 +43,8 @@ class ReconstructionStep(nn.Module):
         super().__init__()
         self.model, self.prior, self.auxiliary, self.auxiliary_weight = model, prior, auxiliary, auxiliary_weight
 
-    def forward(
-        self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, Stats]:
-        model, stats = self.model, {}
-        decoder_labels = labels if model.takes_labels_to_decode else None
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
+        model, (images, labels, generator), stats = self.model, batch, {}
         if isinstance(model, VAE):
             output = model(images, labels if model.takes_labels_to_encode else None)
             loss, stats["reconstruction"], stats["kl"] = vae_loss(
@@ -43,8 +52,7 @@ class ReconstructionStep(nn.Module):
                 reconstruction=model.config.reconstruction, beta=model.config.beta,
             )  # fmt: skip
         else:
-            logits = model.decode(model.encode(images, labels).latents, decoder_labels)  # labels used if needed
-            loss = stats["reconstruction"] = reconstruction_loss(logits, images)
+            loss = stats["reconstruction"] = reconstruction_loss(model.reconstruct(images, labels), images)
         if self.auxiliary is not None:
             real_labels = auxiliary_labels(labels)
             drawn = real_labels if by_label(model, self.prior) else None  # the classes asked for, where a label can ask
@@ -83,34 +91,117 @@ class ClassifierStep(nn.Module):
         super().__init__()
         self.auxiliary = auxiliary
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self.auxiliary(images), labels)
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
+        labels = auxiliary_labels(batch.labels)
+        return F.cross_entropy(self.auxiliary(batch.images[: len(labels)]), labels), {}
 
 
 class DiscriminatorStep(nn.Module):
-    """Phase 2a: the discriminator learns prior draws = real, codes = fake (one pass over both)."""
+    """The discriminator learns prior draws = real, codes = fake (one pass over both).
 
-    def __init__(self, model: AAE) -> None:
+    For a label-prior AAE it also sees each code's label slot: the class, or "no label" for a random
+    `unlabelled_fraction` of them, whose prior draws then come from a random component (the whole prior).
+    """
+
+    def __init__(self, model: AAE, prior: Prior, unlabelled_fraction: float) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.prior, self.unlabelled_fraction = model, prior, unlabelled_fraction
 
-    def forward(
-        self, real_codes: torch.Tensor, codes: torch.Tensor, slots: torch.Tensor | None
-    ) -> tuple[torch.Tensor, Stats]:
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
+        images, labels, generator = batch
+        slots = label_slots(self.model, labels, self.unlabelled_fraction, generator)
+        prior_labels = None
+        if slots is not None:
+            random_labels = torch.randint(0, self.prior.num_labels, slots.shape, generator=generator)
+            prior_labels = torch.where(slots.cpu() < 0, random_labels, slots.cpu())
+        real_codes = self.prior.sample(len(labels), prior_labels, generator).to(images.device)
+        with torch.no_grad():
+            codes = self.model.encode(images, labels).latents  # the encoder uses the labels only if it takes them
         both_slots = torch.cat([slots, slots]) if slots is not None else None
-        logits = self.model.discriminate(torch.cat([real_codes, codes]), both_slots)
-        real_logits, fake_logits = logits.chunk(2)
-        accuracy = ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean()) / 2
+        real_logits, fake_logits = self.model.discriminate(torch.cat([real_codes, codes]), both_slots).chunk(2)
         loss = discriminator_loss(real_logits, fake_logits)
-        return loss, {"discriminator": loss, "discriminator_accuracy": accuracy}
+        return loss, {"discriminator": loss, "discriminator_accuracy": _accuracy(real_logits, fake_logits)}
 
 
 class GeneratorStep(nn.Module):
-    """Phase 2b: the encoder learns to make the discriminator call its codes real."""
+    """The encoder learns to make the discriminator call its codes real."""
+
+    def __init__(self, model: AAE, unlabelled_fraction: float) -> None:
+        super().__init__()
+        self.model, self.unlabelled_fraction = model, unlabelled_fraction
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
+        images, labels, generator = batch
+        slots = label_slots(self.model, labels, self.unlabelled_fraction, generator)
+        loss = generator_loss(self.model.discriminate(self.model.encode(images, labels).latents, slots))
+        return loss, {"generator": loss}
+
+
+def label_slots(
+    model: AAE, labels: torch.Tensor, unlabelled_fraction: float, generator: torch.Generator
+) -> torch.Tensor | None:
+    """The label slot the discriminator sees per code (label-prior AAEs): the class, or -1 ("no label") for a
+    random share."""
+    if model.config.variant != "label-prior":
+        return None
+    hidden = torch.rand(len(labels), generator=generator).to(labels.device) < unlabelled_fraction
+    return torch.where(hidden, torch.full_like(labels, -1), labels)
+
+
+class CategoryDiscriminatorStep(nn.Module):
+    """The second discriminator learns one-hot draws of a uniform categorical = real, y's softmax = fake."""
 
     def __init__(self, model: AAE) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor, slots: torch.Tensor | None) -> torch.Tensor:
-        return generator_loss(self.model.discriminate(self.model.encode(images, labels).latents, slots))
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
+        images, generator = batch.images, batch.generator
+        classes = self.model.config.num_classes
+        drawn = one_hot(torch.randint(0, classes, (len(images),), generator=generator), classes).to(images.device)
+        with torch.no_grad():
+            probabilities = class_probabilities(self.model, images)
+        real_logits, fake_logits = self.model.discriminate_categories(torch.cat([drawn, probabilities])).chunk(2)
+        loss = discriminator_loss(real_logits, fake_logits)
+        return loss, {"category_discriminator": loss, "category_accuracy": _accuracy(real_logits, fake_logits)}
+
+
+class CategoryGeneratorStep(nn.Module):
+    """The encoder learns to make y's softmax pass for a one-hot draw: confident, and every class as often."""
+
+    def __init__(self, model: AAE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
+        loss = generator_loss(self.model.discriminate_categories(class_probabilities(self.model, batch.images)))
+        return loss, {"category_generator": loss}
+
+
+class LabelledStep(nn.Module):
+    """The semi-supervised phase: cross-entropy of the categorical head on a mini-batch of the labelled images.
+
+    The labelled pool is small (100 or 1,000 images), so each image is shifted and mirrored at random, as
+    the supervised-only baseline's are (`training.classifiers.shift_and_mirror`)."""
+
+    def __init__(self, model: AAE, labelled: ImageData, batch_size: int) -> None:
+        super().__init__()
+        self.model, self.labelled, self.batch_size = model, labelled, min(batch_size, len(labelled))
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
+        chosen = torch.randperm(len(self.labelled), generator=batch.generator)[: self.batch_size]
+        images = shift_and_mirror(self.labelled.images[chosen].float().div_(255), batch.generator)
+        logits = self.model.encode(images.to(batch.images.device)).class_logits
+        assert logits is not None, "the labelled phase needs a categorical head"
+        loss = F.cross_entropy(logits, self.labelled.labels[chosen].to(logits.device))
+        return loss, {"labelled": loss}
+
+
+def class_probabilities(model: Autoencoder, images: torch.Tensor) -> torch.Tensor:
+    logits = model.encode(images).class_logits
+    assert logits is not None, "a categorical head gives class logits"
+    return torch.softmax(logits, dim=1)
+
+
+def _accuracy(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    return ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean()) / 2
