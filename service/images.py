@@ -1,7 +1,7 @@
 """Image bytes <-> uint8 arrays (C, H, W): upload decoding with limits, PNG encoding, grids.
 
-Uploads are converted the way training converted image folders: Pillow's `convert` to the model's
-mode (L or RGB), then `resize` to its height and width.
+Uploads are converted the way training converted image folders (`models.pixels.from_pil`): Pillow's
+`convert` to the model's mode (L or RGB), then `resize` to its height and width.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from models import pixels
+
 
 class ImageError(ValueError):
     """An upload that is not an image we can use; the message says why."""
@@ -26,18 +28,16 @@ class ImageTooLarge(ImageError):
 
 def decode_image(data: bytes, shape: tuple[int, int, int], max_pixels: int) -> np.ndarray:
     """PNG/JPEG/... bytes -> (C, H, W) uint8 in the model's shape."""
-    channels, height, width = shape
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                pixels = image.size[0] * image.size[1]
-                if pixels > max_pixels:
+                if image.size[0] * image.size[1] > max_pixels:
                     raise ImageTooLarge(
                         f"image of {image.size[0]}x{image.size[1]} pixels exceeds the limit of {max_pixels}"
                     )
                 image.load()
-                converted = image.convert("L" if channels == 1 else "RGB").resize((width, height))
+                return pixels.from_pil(image, shape)
     except ImageError:
         raise
     except UnidentifiedImageError as error:
@@ -46,7 +46,6 @@ def decode_image(data: bytes, shape: tuple[int, int, int], max_pixels: int) -> n
         raise ImageError(f"image refused as a decompression bomb: {error}") from error
     except (OSError, ValueError, SyntaxError, EOFError) as error:  # truncated or corrupt data
         raise ImageError(f"corrupt or truncated image: {error}") from error
-    return np.asarray(converted, dtype=np.uint8).reshape(height, width, channels).transpose(2, 0, 1)
 
 
 def decode_base64(text: str) -> bytes:

@@ -28,6 +28,7 @@ import torch
 
 import models
 from models import Autoencoder
+from models.pixels import to_uint8, to_unit
 from service.frames import (
     HEADER,
     Batch,
@@ -277,7 +278,7 @@ def run(model: Autoencoder, batch: Batch) -> Output:
         chunk = inputs[start : start + batch.max_batch_size].to(device, non_blocking=True)
         chunk_labels = labels[start : start + batch.max_batch_size].to(device) if labels is not None else None
         if batch.operation == "encode":
-            latents, log_variances, class_logits = model.encode(chunk.float().div_(255), chunk_labels)
+            latents, log_variances, class_logits = model.encode(to_unit(chunk), chunk_labels)
             outputs.append((
                 latents,
                 *([log_variances] if log_variances is not None else []),
@@ -285,7 +286,7 @@ def run(model: Autoencoder, batch: Batch) -> Output:
             ))  # fmt: skip
         else:
             logits = model.decode(chunk.float(), chunk_labels)
-            outputs.append((torch.sigmoid(logits).mul_(255).round_().to(torch.uint8),))
+            outputs.append((to_uint8(logits),))
     merged = [torch.cat(parts).cpu().numpy() for parts in zip(*outputs, strict=True)]
     offsets = np.cumsum([0, *batch.sizes])
     results: list[Encoded | Decoded] = []

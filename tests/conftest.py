@@ -26,7 +26,7 @@ CLASSES = ["zero", "one", "two", "three"]
 
 
 def save_tiny_models(folder: Path) -> None:
-    """Four small checkpoints covering the ways a model can use labels."""
+    """Five small checkpoints covering the ways a model can use labels."""
     torch.manual_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
     tiny = {"architecture": "mlp", "hidden": 16, "latent_dim": 4}
@@ -54,6 +54,12 @@ def save_tiny_models(folder: Path) -> None:
     components = torch.arange(20) % 4
     latent_map = LatentMap(torch.randn(50, 2), torch.arange(50) % 4, prior.sample(20, components), components)
     models.save(folder / "tiny-mixture.safetensors", mixture, prior=prior, class_names=CLASSES, latent_map=latent_map)
+    categorical = AAE(
+        AAEConfig(
+            architecture="mlp", hidden=16, latent_dim=3, variant="categorical", num_classes=4, discriminator_hidden=8
+        )
+    )
+    models.save(folder / "tiny-categorical.safetensors", categorical, prior=GaussianPrior(3), class_names=CLASSES)
 
 
 @pytest.fixture(scope="session")

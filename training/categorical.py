@@ -17,6 +17,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
 from models import Autoencoder
+from models.pixels import to_unit
 from training.data import ImageData
 
 BATCH = 1000
@@ -29,7 +30,7 @@ def class_probabilities(model: Autoencoder, data: ImageData) -> torch.Tensor:
     device = next(model.parameters()).device
     chunks = []
     for start in range(0, len(data), BATCH):
-        logits = model.encode(data.images[start : start + BATCH].to(device).float() / 255).class_logits
+        logits = model.encode(to_unit(data.images[start : start + BATCH].to(device))).class_logits
         assert logits is not None, f"this {model.kind} ({model.config.variant}) has no categorical head"
         chunks.append(torch.softmax(logits, dim=1).cpu())
     return torch.cat(chunks)
@@ -83,4 +84,4 @@ def mapped_figures(
 
 def pixels(data: ImageData) -> np.ndarray:
     """Images as flat float vectors in [0, 1], the features of k-means on pixels."""
-    return (data.images.flatten(1).float() / 255).numpy()
+    return to_unit(data.images.flatten(1)).numpy()

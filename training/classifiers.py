@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from models import Classifier, ClassifierConfig
 from models.classifier import ClassifierArchitecture
+from models.pixels import to_unit
 from training.data import ImageData
 
 
@@ -35,7 +36,7 @@ def train_classifier(
     for epoch in range(epochs):
         order = torch.randperm(len(train), generator=generator)
         for indices in tqdm(order.split(128), desc=f"classifier epoch {epoch + 1}/{epochs}", leave=False, disable=None):
-            images = shift_and_mirror(train.images[indices].float().div_(255), generator).to(device)
+            images = shift_and_mirror(to_unit(train.images[indices]), generator).to(device)
             loss = F.cross_entropy(classifier(images), train.labels[indices].to(device))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

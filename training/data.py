@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from models.pixels import from_pil
+
 log = logging.getLogger(__name__)
 
 FASHION_MNIST_CLASSES = [
@@ -214,7 +216,7 @@ def read_image_folder(root: Path, image_shape: tuple[int, int, int], test_fracti
     Unreadable files are logged and skipped. Every k-th image of each class goes to the test split,
     so the split is deterministic and stratified.
     """
-    channels, height, width = image_shape
+    channels = image_shape[0]
     if channels not in (1, 3):
         raise DataError(f"image folders give 1 (grayscale) or 3 (RGB) channels, not {channels}")
     class_dirs = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
@@ -228,13 +230,12 @@ def read_image_folder(root: Path, image_shape: tuple[int, int, int], test_fracti
         for path in files:
             try:
                 with Image.open(path) as image:
-                    converted = image.convert("L" if channels == 1 else "RGB").resize((width, height))
-                    array = np.asarray(converted, dtype=np.uint8)
+                    array = from_pil(image, image_shape)
             except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
                 log.warning("skipping unreadable image %s: %s", path, error)
                 continue
             split = "test" if every and kept % every == every - 1 else "train"
-            parts[split][0].append(array.reshape(height, width, channels).transpose(2, 0, 1))
+            parts[split][0].append(array)
             parts[split][1].append(label)
             kept += 1
     class_names = [path.name for path in class_dirs]

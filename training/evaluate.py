@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from models import VAE, Autoencoder, Classifier, Prior, by_label, draw_samples
 from models.losses import kl_to_standard_normal
+from models.pixels import to_unit
 from training.data import ImageData
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def classifier_accuracy(classifier: Classifier, data: ImageData) -> float:
     device = _device(classifier)
     correct = 0
     for start in range(0, len(data), BATCH):
-        images = data.images[start : start + BATCH].to(device).float() / 255
+        images = to_unit(data.images[start : start + BATCH].to(device))
         correct += int((classifier(images).argmax(1).cpu() == data.labels[start : start + BATCH]).sum())
     return correct / len(data)
 
@@ -82,7 +83,7 @@ def evaluate(
     device = _device(model)
     squared_error = bce = negative_elbo = 0.0
     for start in range(0, len(data), BATCH):
-        images = data.images[start : start + BATCH].to(device).float() / 255
+        images = to_unit(data.images[start : start + BATCH].to(device))
         labels = data.labels[start : start + BATCH].to(device)
         logits = model.reconstruct(images, labels)  # through the code: a VAE's posterior mean
         squared_error += float(((torch.sigmoid(logits) - images) ** 2).flatten(1).mean(1).sum())
@@ -128,7 +129,7 @@ def sample_figures(
     distance and its ratio to that of the `noise` images, precision/recall/density/coverage; and for images drawn
     for `labels`, the share the judge assigns to their label, overall, per class and as a confusion matrix
     (rows: the label asked for; columns: the class the judge sees), beside its accuracy on the real images."""
-    real_images = real.images.float() / 255
+    real_images = to_unit(real.images)
     real_features, image_features = features(judge, real_images), features(judge, images)
     figures: dict[str, Any] = frechet_figures(image_features, real_features, features(judge, noise))
     figures |= precision_recall(real_features, image_features)

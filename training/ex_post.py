@@ -8,6 +8,7 @@ import torch
 from sklearn.mixture import GaussianMixture
 
 from models import Autoencoder, ClassMixtureDensity, GaussianMixtureDensity
+from models.pixels import to_unit
 from training.data import ImageData
 
 
@@ -19,7 +20,7 @@ def codes_of(model: Autoencoder, data: ImageData) -> torch.Tensor:
     device = next(model.parameters()).device
     chunks = []
     for start in range(0, len(data), 1000):
-        images = data.images[start : start + 1000].to(device).float() / 255
+        images = to_unit(data.images[start : start + 1000].to(device))
         labels = data.labels[start : start + 1000].to(device) if model.takes_labels_to_encode else None
         chunks.append(model.encode(images, labels).latents.cpu())
     return torch.cat(chunks).double()

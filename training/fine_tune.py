@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from models import Autoencoder, Prior
 from models.losses import reconstruction_loss
+from models.pixels import to_unit
 from training.classifiers import train_classifier
 from training.data import ImageData
 from training.steps import auxiliary_labels
@@ -68,7 +69,7 @@ def fine_tune_decoder(
         started, totals = time.perf_counter(), {"reconstruction": 0.0, "auxiliary": 0.0}
         batches = torch.randperm(len(data), generator=generator).split(config.batch_size)
         for indices in tqdm(batches, desc=f"fine-tune {epoch + 1}/{config.epochs}", leave=False, disable=None):
-            images = data.images[indices].to(device).float().div_(255)
+            images = to_unit(data.images[indices].to(device))
             labels = data.labels[indices].to(device)
             with torch.no_grad():
                 codes = model.encode(images, labels if model.takes_labels_to_encode else None).latents

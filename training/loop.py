@@ -24,6 +24,7 @@ from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from models import Autoencoder, Classifier, ClassifierConfig, Prior
+from models.pixels import to_unit
 from training.data import ImageData
 from training.phases import phases_for
 from training.steps import Batch
@@ -150,7 +151,7 @@ def train(
             batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=None if rank == 0 else True
         )
         for step, indices in enumerate(progress, start=1):
-            batch = Batch(data.images[indices].to(device).float().div_(255), data.labels[indices].to(device), generator)
+            batch = Batch(to_unit(data.images[indices].to(device)), data.labels[indices].to(device), generator)
             stats: dict[str, torch.Tensor] = {}
             for loss_of, optimiser in zip(losses, optimisers, strict=True):
                 loss, phase_stats = loss_of(batch)

@@ -15,6 +15,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from models import Autoencoder, Prior, by_label, draw_samples
+from models.pixels import to_unit
 from training.categorical import class_probabilities
 from training.data import ImageData
 
@@ -73,7 +74,7 @@ def model_pictures(
         _save_grid(image_grid(samples, 10), out_dir / "samples.png", "samples from the prior")
 
     with torch.no_grad():
-        originals = test.images[:16].float() / 255
+        originals = to_unit(test.images[:16])
         outputs = model.images_from_logits(model.reconstruct(originals.to(device), test.labels[:16].to(device)))
     _save_grid(
         image_grid(torch.cat([originals, outputs.cpu()]), 2),
@@ -83,7 +84,7 @@ def model_pictures(
 
     with torch.no_grad():
         codes = torch.cat([
-            model.encode(test.images[s : s + 500].to(device).float() / 255,
+            model.encode(to_unit(test.images[s : s + 500].to(device)),
                          test.labels[s : s + 500].to(device) if model.takes_labels_to_encode else None).latents.cpu()
             for s in range(0, min(len(test), 5000), 500)
         ]).numpy()  # fmt: skip
@@ -117,7 +118,7 @@ def style_content_grid(model: Autoencoder, test: ImageData, out_dir: Path, *, st
     semi-supervised AAEs)."""
     device = next(model.parameters()).device
     chosen = torch.stack([torch.nonzero(test.labels == label)[0, 0] for label in range(styles)])
-    originals = test.images[chosen].float() / 255
+    originals = to_unit(test.images[chosen])
     classes = model.config.num_classes
     with torch.no_grad():
         labels = test.labels[chosen].to(device) if model.takes_labels_to_encode else None
@@ -143,7 +144,7 @@ def cluster_grid(
     for cluster in range(model.config.num_classes):
         members = torch.nonzero(assigned == cluster).squeeze(1)
         surest = members[probabilities[members, cluster].argsort(descending=True)[:per_cluster]]
-        images = test.images[surest].float() / 255
+        images = to_unit(test.images[surest])
         blank = torch.ones(per_cluster - len(images), *images.shape[1:])  # a cluster with few test images
         rows.append(torch.cat([images, blank]))
         names.append(f"{cluster}: {majority_class[cluster]} ({len(members)})")

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from models import AAE, VAE, Autoencoder, Classifier, Prior, by_label, draw_codes
 from models.losses import class_confidence_loss, discriminator_loss, generator_loss, reconstruction_loss, vae_loss
 from models.nets import one_hot
+from models.pixels import to_unit
 from training.classifiers import shift_and_mirror
 from training.data import ImageData
 
@@ -190,7 +191,7 @@ class LabelledStep(nn.Module):
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
         chosen = torch.randperm(len(self.labelled), generator=batch.generator)[: self.batch_size]
-        images = shift_and_mirror(self.labelled.images[chosen].float().div_(255), batch.generator)
+        images = shift_and_mirror(to_unit(self.labelled.images[chosen]), batch.generator)
         logits = self.model.encode(images.to(batch.images.device)).class_logits
         assert logits is not None, "the labelled phase needs a categorical head"
         loss = F.cross_entropy(logits, self.labelled.labels[chosen].to(logits.device))

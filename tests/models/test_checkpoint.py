@@ -74,6 +74,11 @@ KINDS = [
         lambda: SwissRollPrior(10),
         id="aae-swissroll",
     ),
+    pytest.param(
+        lambda: AAE(AAEConfig(**SMALL, variant="categorical", num_classes=10, latent_dim=8)),
+        lambda: GaussianPrior(8),
+        id="aae-categorical",
+    ),
 ]
 
 

@@ -23,6 +23,7 @@ FAMILIES = [
     pytest.param(AAE, AAEConfig(), id="aae"),
     pytest.param(AAE, AAEConfig(variant="supervised", num_classes=10), id="aae-supervised"),
     pytest.param(AAE, AAEConfig(variant="label-prior", num_classes=10, latent_dim=2), id="aae-label-prior"),
+    pytest.param(AAE, AAEConfig(variant="categorical", num_classes=10, latent_dim=8), id="aae-categorical"),
 ]
 
 
@@ -143,6 +144,29 @@ def test_label_prior_discriminator_has_a_no_label_slot():
     unlabelled = model.discriminate(codes, torch.tensor([-1, -1, -1]))
     assert labelled.shape == unlabelled.shape == (3,)
     assert torch.equal(unlabelled, model.discriminate(codes))  # None means "no label"
+
+
+def test_a_categorical_head_gives_class_logits_beside_the_style_and_decodes_its_own_probabilities():
+    model = AAE(AAEConfig(variant="categorical", num_classes=5, latent_dim=3, hidden=16, discriminator_hidden=8))
+    model.eval()
+    assert model.classifies and model.takes_labels_to_decode and not model.takes_labels_to_encode
+    images = torch.rand(4, 1, 28, 28)
+    encoding = model.encode(images)
+    assert encoding.latents.shape == (4, 3) and encoding.class_logits.shape == (4, 5)
+    probabilities = torch.softmax(encoding.class_logits, dim=1)
+    torch.testing.assert_close(model.reconstruct(images), model.decode(encoding.latents, probabilities))
+    # a label is y as one-hot: the same style drawn as that class
+    torch.testing.assert_close(
+        model.decode(encoding.latents, torch.tensor([0, 1, 2, 4])),
+        model.decode(encoding.latents, torch.eye(5)[[0, 1, 2, 4]]),
+    )
+    assert model.discriminate_categories(torch.eye(5)).shape == (5,)
+    assert not any(each.classifies for each in (AE(AEConfig(hidden=8)), VAE(VAEConfig(hidden=8)), AAE(AAEConfig())))
+
+
+def test_a_categorical_head_is_not_standardised():
+    with pytest.raises(ValueError, match="categorical"):
+        AAE(AAEConfig(variant="categorical", num_classes=3, standardise_codes=True, hidden=8))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -50,7 +50,7 @@ async def test_reload_serves_added_and_changed_checkpoints_retires_removed_ones_
         report = await reload(client)
         assert report == {
             "added": ["tiny-cvae-copy"], "updated": ["tiny-vae"], "removed": ["tiny-mixture"],
-            "unchanged": ["tiny-ae", "tiny-cvae"], "failed": {},
+            "unchanged": ["tiny-ae", "tiny-categorical", "tiny-cvae"], "failed": {},
         }  # fmt: skip
 
         new_version = version(models_dir / "tiny-vae.safetensors")
@@ -62,7 +62,7 @@ async def test_reload_serves_added_and_changed_checkpoints_retires_removed_ones_
         gone = await client.get("/sample?model=tiny-mixture")
         assert gone.status_code == 404 and "served models:" in gone.json()["detail"]
         assert app.state.catalog.served["tiny-ae"] is unchanged  # not even reloaded
-        assert (await reload(client))["unchanged"] == ["tiny-ae", "tiny-cvae", "tiny-cvae-copy", "tiny-vae"]
+        assert (await reload(client))["unchanged"] == ["tiny-ae", "tiny-categorical", "tiny-cvae", "tiny-cvae-copy", "tiny-vae"]
 
         # the replaced and removed versions retire: their networks leave the runner
         runner = app.state.catalog.runner

@@ -244,7 +244,7 @@ def test_with_a_token_the_page_asks_for_it_and_then_works(browser, tiny_models_d
         page.get_by_label("Token").fill("s3cret")
         page.get_by_label("Token").press("Enter")  # change event
         page.get_by_label("Token").blur()
-        expect(page.locator("#models-table tbody tr")).to_have_count(4)
+        expect(page.locator("#models-table tbody tr")).to_have_count(5)
         expect(page.get_by_role("alert")).to_be_hidden()
         assert page.evaluate("sessionStorage.getItem('aeserve-token')") == "s3cret"
         context.close()

@@ -5,7 +5,11 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+import models
+from tests.conftest import CLASSES
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +30,7 @@ async def test_health_and_readiness(client):
     assert ready.status_code == 200
     assert ready.json() == {
         "status": "ready",
-        "models": ["tiny-ae", "tiny-cvae", "tiny-mixture", "tiny-vae"],
+        "models": ["tiny-ae", "tiny-categorical", "tiny-cvae", "tiny-mixture", "tiny-vae"],
         "failed": {},
     }
 
@@ -48,7 +52,7 @@ async def test_models_lists_every_model_and_marks_the_default(client):
     response = await client.get("/models")
     assert response.status_code == 200
     described = {model["name"]: model for model in response.json()["models"]}
-    assert set(described) == {"tiny-ae", "tiny-cvae", "tiny-mixture", "tiny-vae"}
+    assert set(described) == {"tiny-ae", "tiny-categorical", "tiny-cvae", "tiny-mixture", "tiny-vae"}
     cvae = described["tiny-cvae"]
     assert cvae["kind"] == "vae" and cvae["variant"] == "conditional"
     assert cvae["latent_dim"] == 4 and cvae["image_shape"] == [1, 28, 28]
@@ -58,6 +62,8 @@ async def test_models_lists_every_model_and_marks_the_default(client):
     assert not described["tiny-vae"]["conditional"] and described["tiny-vae"]["classes"] is None
     assert described["tiny-ae"]["prior"] == {"name": "gaussian_mixture", "dim": 4, "components": 0}
     assert described["tiny-mixture"]["conditional"] and not described["tiny-mixture"]["labels_to_decode"]
+    assert described["tiny-categorical"]["classifies"] and described["tiny-categorical"]["categories"] == 4
+    assert not any(described[name]["classifies"] for name in described if name != "tiny-categorical")
 
 
 async def test_one_model(client):
@@ -160,7 +166,7 @@ async def test_metrics_count_requests_by_route_model_and_status(client):
     assert 'aeserve_requests_total{model="tiny-vae",route="/sample",status="200"} 1.0' in text
     assert 'aeserve_requests_total{model="",route="/sample",status="404"} 1.0' in text
     assert 'aeserve_batch_size_count{model="tiny-vae",operation="decode"} 1.0' in text
-    assert "aeserve_models_loaded 4.0" in text
+    assert "aeserve_models_loaded 5.0" in text
     assert "aeserve_queue_wait_seconds_bucket" in text and "aeserve_inference_seconds_bucket" in text
 
 
@@ -183,7 +189,7 @@ async def test_a_2d_model_serves_its_latent_map(client, models_dir):
 
     stored = models.load(models_dir / "tiny-mixture.safetensors").latent_map
     listed = {m["name"]: m["latent_map"] for m in (await client.get("/models")).json()["models"]}
-    assert listed == {"tiny-ae": False, "tiny-cvae": False, "tiny-mixture": True, "tiny-vae": False}
+    assert listed == {"tiny-ae": False, "tiny-categorical": False, "tiny-cvae": False, "tiny-mixture": True, "tiny-vae": False}
     response = await client.get("/models/tiny-mixture/latent-map")
     assert response.status_code == 200
     body = response.json()
@@ -205,7 +211,7 @@ async def test_every_answer_computed_by_a_model_names_its_version(client, models
 
     versions = {m["name"]: m["version"] for m in (await client.get("/models")).json()["models"]}
     expected = hashlib.sha256((models_dir / "tiny-vae.safetensors").read_bytes()).hexdigest()[:12]
-    assert versions["tiny-vae"] == expected and len(set(versions.values())) == 4
+    assert versions["tiny-vae"] == expected and len(set(versions.values())) == len(versions) == 5
     assert (await client.get("/models/tiny-vae")).json()["version"] == expected
     answers = [
         await client.get("/sample", params={"model": "tiny-vae", "n": 2}),
@@ -239,3 +245,43 @@ async def test_asking_for_an_ex_post_sampler_a_model_lacks_is_a_422(client):
     assert response.status_code == 422 and "has no ex-post sampler" in response.json()["detail"]
     response = await client.get("/sample", params={"model": "tiny-vae", "sampler": "anything"})
     assert response.status_code == 422
+
+
+async def test_classify_answers_the_categorical_heads_probabilities_and_its_most_probable_class(client, models_dir):
+    image = png_bytes(value=120)
+    response = await client.post(
+        "/classify?model=tiny-categorical",
+        files=[("files", ("a.png", image, "image/png")), ("files", ("b.png", png_bytes(value=30), "image/png"))],
+    )
+    assert response.status_code == 200
+    body = response.json()
+    probabilities = np.array(body["probabilities"])
+    assert probabilities.shape == (2, 4) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+    assert body["predicted"] == probabilities.argmax(1).tolist()
+    assert body["names"] == [CLASSES[index] for index in body["predicted"]]
+    model = models.load(models_dir / "tiny-categorical.safetensors").model
+    pixels = torch.from_numpy(np.array(Image.open(io.BytesIO(image)))).float().div(255)[None, None]
+    with torch.no_grad():
+        expected = torch.softmax(model.encode(pixels).class_logits, dim=1)[0]
+    assert probabilities[0] == pytest.approx(expected.numpy(), abs=1e-5)
+    encoded = await client.post(
+        "/encode", json={"model": "tiny-categorical", "images": [base64.b64encode(image).decode()]}
+    )
+    assert encoded.status_code == 200
+    assert len(encoded.json()["latents"][0]) == 3  # the style code
+    assert encoded.json()["class_probabilities"][0] == pytest.approx(body["probabilities"][0], abs=1e-6)
+
+
+async def test_classify_with_a_model_without_a_categorical_head_is_a_422_naming_those_that_have_one(client):
+    response = await client.post("/classify?model=tiny-cvae", files=[("files", ("a.png", png_bytes(), "image/png"))])
+    assert response.status_code == 422
+    assert "no categorical head" in response.json()["detail"] and "tiny-categorical" in response.json()["detail"]
+
+
+async def test_a_categorical_model_decodes_a_style_as_any_class(client):
+    response = await client.post(
+        "/decode", json={"model": "tiny-categorical", "latents": [[0.1, 0.2, 0.3]] * 2, "labels": ["zero", 3]}
+    )
+    assert response.status_code == 200 and len(response.json()["images"]) == 2
+    unlabelled = await client.post("/decode", json={"model": "tiny-categorical", "latents": [[0.1, 0.2, 0.3]]})
+    assert unlabelled.status_code == 422

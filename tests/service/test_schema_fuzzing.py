@@ -20,7 +20,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 EXAMPLES = 30
 OPERATIONS = [
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/models"), ("GET", "/models/{name}"),
-    ("GET", "/models/{name}/latent-map"), ("POST", "/admin/reload"), ("POST", "/encode"), ("POST", "/decode"),
+    ("GET", "/models/{name}/latent-map"), ("POST", "/admin/reload"), ("POST", "/encode"), ("POST", "/classify"),
+    ("POST", "/decode"),
     ("GET", "/sample"),
 ]  # fmt: skip
 

@@ -16,6 +16,7 @@ from training.data import (
     FASHION_MNIST_CLASSES,
     DataError,
     download_mnist,
+    keep_labels,
     read_idx,
     read_image_folder,
     read_mnist_layout,
@@ -203,3 +204,17 @@ def test_image_folder_reads_classes_converts_and_skips_unreadable_files(tmp_path
 def test_image_folder_without_class_folders(tmp_path):
     with pytest.raises(DataError, match="one subfolder per class"):
         read_image_folder(tmp_path, (1, 28, 28))
+
+
+def test_keep_labels_keeps_a_seeded_class_balanced_subset_and_hides_the_rest(fashion):
+    data = fashion.train.subset(6000)
+    kept = keep_labels(data, 10, seed=3)
+    known = kept.labels >= 0
+    assert int(known.sum()) == 100 and torch.equal(kept.labels[known], data.labels[known])
+    assert torch.bincount(kept.labels[known], minlength=10).tolist() == [10] * 10
+    assert torch.equal(kept.images, data.images) and set(kept.labels[~known].tolist()) == {-1}
+    assert torch.equal(keep_labels(data, 10, seed=3).labels, kept.labels)  # the seed fixes the choice
+    assert not torch.equal(keep_labels(data, 10, seed=4).labels, kept.labels)
+    assert len(kept.labelled()) == 100 and int((keep_labels(data, 0).labels >= 0).sum()) == 0
+    with pytest.raises(DataError, match="fewer than"):
+        keep_labels(data, 10_000)

@@ -49,14 +49,21 @@ def test_one_epoch_lowers_the_loss_and_writes_a_checkpoint_that_loads(name, smal
     history = checkpoint.training["history"]
     assert len(history) == 2 and history[1]["reconstruction"] < history[0]["reconstruction"]
     assert checkpoint.evaluation == evaluation and evaluation["reconstruction_mse"] < 0.1
-    assert checkpoint.class_names[0] == "T-shirt/top"
+    clustering = preset.labels_per_class == 0
+    assert checkpoint.class_names[0] == ("cluster 0" if clustering else "T-shirt/top")
     assert checkpoint.prior is not None and checkpoint.prior.dim == checkpoint.model.config.latent_dim
     if preset.prior == "ex_post":
         assert checkpoint.prior.name == "gaussian_mixture"  # the fitted ex-post density
-    assert preset.fine_tune is not None and len(checkpoint.training["fine_tune_history"]) == preset.fine_tune.epochs
-    if preset.fine_tune.density == "class_mixture":  # the second stage's sampler
+    if checkpoint.model.classifies:  # how well its head classifies, or clusters
+        figures = evaluation["clustering" if clustering else "classification"]
+        assert 0.1 < figures["accuracy"] <= 1
+    if preset.fine_tune is None:
+        assert checkpoint.sampler is None and checkpoint.training["fine_tune_history"] == []
+    elif preset.fine_tune.density == "class_mixture":  # the second stage's sampler
+        assert len(checkpoint.training["fine_tune_history"]) == preset.fine_tune.epochs
         assert checkpoint.sampler is not None and checkpoint.sampler.num_labels == 10
     else:  # it fine-tuned on the prior's draws, and the prior samples
+        assert len(checkpoint.training["fine_tune_history"]) == preset.fine_tune.epochs
         assert checkpoint.sampler is None and evaluation["sampled_from"] == checkpoint.prior.name
     if checkpoint.model.config.latent_dim == 2:  # the explorer's latent map: every test image's code
         assert checkpoint.latent_map is not None and checkpoint.latent_map.labels.tolist() == small.test.labels.tolist()

@@ -1,0 +1,88 @@
+"""The semi-supervised and clustering AAEs: their phases, what they learn, and how they are scored."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from training.categorical import classification_figures, cluster_figures, kmeans_figures, mapped_figures, pixels
+from training.data import ImageData, keep_labels
+from training.defaults import PRESETS
+from training.loop import train
+from training.phases import phases_for
+from training.run import build
+
+
+def test_each_family_trains_through_its_phases_as_data(small):
+    names = {}
+    for preset in ("vae", "aae", "aae-semisupervised"):
+        model, prior = build(PRESETS[preset], small)
+        labelled = small.train.subset(20) if model.classifies else None
+        phases = phases_for(
+            model, prior, learning_rate=1e-3, discriminator_learning_rate=2e-4, generator_learning_rate=2e-4,
+            labelled=labelled,
+        )  # fmt: skip
+        names[preset] = [phase.name for phase in phases]
+        if preset == "aae-semisupervised":
+            updates = {phase.name: phase.updates for phase in phases}
+            assert updates["category discriminator"] == (model.category_discriminator,)
+            assert updates["labelled"] == updates["generator"] == (model.encoder,)
+    assert names == {
+        "vae": ["reconstruction"],
+        "aae": ["reconstruction", "discriminator", "generator"],
+        "aae-semisupervised": [
+            "reconstruction", "discriminator", "generator", "category discriminator", "category generator", "labelled",
+        ],
+    }  # fmt: skip
+
+
+def test_the_supervised_only_baseline_trains_the_encoder_on_the_labels_alone(small):
+    preset = PRESETS["aae-semisupervised"]
+    model, prior = build(preset, small)
+    decoder = {name: value.clone() for name, value in model.decoder.state_dict().items()}
+    config = dataclasses.replace(preset.train, epochs=1, only_phases=("labelled",))
+    history = train(model, prior, keep_labels(small.train, 10), config)
+    assert set(history[0]) == {"labelled", "epoch", "seconds", "images_per_second"}
+    assert all(torch.equal(value, decoder[name]) for name, value in model.decoder.state_dict().items())
+    with pytest.raises(ValueError, match="no phase"):
+        train(model, prior, small.train, dataclasses.replace(config, only_phases=("labeled",)))
+
+
+def test_a_few_labels_teach_the_categorical_head_the_classes(small):
+    preset = PRESETS["aae-semisupervised"]
+    model, prior = build(preset, small)
+    train(model, prior, keep_labels(small.train, 30), dataclasses.replace(preset.train, epochs=3))
+    figures = classification_figures(model, small.test)
+    assert figures["accuracy"] > 0.6 and figures["error"] == pytest.approx(1 - figures["accuracy"])
+    assert len(figures["accuracy_per_class"]) == 10
+
+
+def test_without_labels_the_heads_clusters_hold_mostly_one_class_each(small):
+    preset = PRESETS["aae-clusters"]
+    model, prior = build(dataclasses.replace(preset, model={**preset.model, "num_classes": 16}), small)
+    history = train(model, prior, keep_labels(small.train, 0), dataclasses.replace(preset.train, epochs=3))
+    assert "labelled" not in history[-1]  # no labels, no semi-supervised phase
+    figures = cluster_figures(model, small.train, small.test)
+    assert figures["clusters"] == 16 and figures["clusters_used"] >= 8
+    assert figures["accuracy"] > 0.4 and figures["nmi"] > 0.3
+
+
+def test_mapped_figures_score_pure_clusters_perfectly_and_label_blind_ones_at_chance():
+    labels = torch.arange(1000) % 4
+    data = ImageData(torch.zeros(1000, 1, 2, 2, dtype=torch.uint8), labels, ["a", "b", "c", "d"])
+    pure = (labels * 2 + torch.arange(1000) % 2).numpy()  # two clusters per class
+    figures = mapped_figures(pure, data, pure, data, clusters=8)
+    assert figures["accuracy"] == 1 and figures["nmi"] > 0.6
+    assert figures["majority_class"] == ["a", "a", "b", "b", "c", "c", "d", "d"] and figures["clusters_used"] == 8
+    blind = np.random.default_rng(0).integers(0, 8, 1000)
+    figures = mapped_figures(blind, data, blind, data, clusters=8)
+    assert figures["accuracy"] < 0.4 and figures["nmi"] < 0.05
+
+
+def test_kmeans_on_pixels_finds_well_separated_classes(small):
+    data = small.test.subset(400)
+    bright = ImageData((data.labels[:, None, None, None] * 25).expand(-1, 1, 28, 28).to(torch.uint8), data.labels,
+                       data.class_names)  # fmt: skip
+    figures = kmeans_figures(pixels(bright), bright, pixels(bright), bright, clusters=10)
+    assert figures["accuracy"] == 1
