@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -17,7 +18,7 @@ from training.data import MNIST_BASE_URL, hold_out_validation, load_splits
 from training.defaults import PRESETS
 from training.report import write_models_table
 from training.run import judges_for, reevaluate, train_to_checkpoint, with_overrides
-from training.study import run_study, table
+from training.study import run_study
 
 log = logging.getLogger("training")
 
@@ -114,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     study.add_argument("--ae", type=Path, default=Path("checkpoints/ae.safetensors"), help="the plain AE for k-means")
     study.add_argument("--out", type=Path, default=Path("docs/benchmarks/semi-supervised.json"))
+    study.add_argument("--doc", type=Path, default=Path("docs/semi-supervised.md"), help="the figures as markdown")
     _common_arguments(study)
     return parser
 
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     splits = hold_out_validation(splits)
     splits = dataclasses.replace(splits, train=splits.train.subset(args.limit))
     if args.command == "study":
-        print(table(run_study(splits, args.split, args.seeds, args.ae, args.out)))
+        report = run_study(splits, args.split, args.seeds, args.ae, args.out, args.doc)
+        print(json.dumps(report["summary"], indent=1))
         return
     # under torchrun only rank 0 evaluates and writes; the others just train their shard
     judges = judges_for(splits, args.judges_dir, args.dataset, device=args.device) if rank == 0 else None
@@ -190,4 +193,10 @@ def _format(name: str, figures: dict[str, Any]) -> str:
     for judge, space in figures.get("spaces", {}).items():
         shown = ("frechet_ratio_to_noise", "precision", "recall", "coverage", "label_accuracy_ratio")
         parts.append(f"{judge}: " + " ".join(f"{key}={space[key]:.4g}" for key in shown if key in space))
+    for key in ("classification", "clustering"):
+        if key in figures:
+            parts.append(
+                f"{key}: accuracy={figures[key]['accuracy']:.4f}"
+                + (f" nmi={figures[key]['nmi']:.4f}" if "nmi" in figures[key] else "")
+            )
     return f"{name} [{figures.get('split')}]: " + ", ".join(parts)

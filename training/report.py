@@ -114,6 +114,26 @@ def write_models_table(checkpoints_dir: Path, out: Path, before: Path | None = N
             continue
         per_class = zip(*(found[space]["label_accuracy_per_class"] for space in spaces), strict=True)
         text.append(f"| `{name}` | " + " | ".join(" / ".join(f"{v:.2f}" for v in each) for each in per_class) + " |")
+    categorical = {
+        name: c.evaluation for name, c in checkpoints.items() if {"classification", "clustering"} & set(c.evaluation)
+    }
+    if categorical:
+        text += [
+            "",
+            "## Classifying and clustering (test split)",
+            "",
+            "Models with a categorical head (`POST /classify`): the accuracy of y's argmax as the class, or for a",
+            "clustering model after mapping each cluster to the majority class of its training images, and the NMI",
+            "of clusters and classes. Three seeds and the baselines: [semi-supervised.md](semi-supervised.md).",
+            "",
+            "| model | labels used in training | accuracy | NMI | clusters used |",
+            "|---|---|---|---|---|",
+        ]
+        for name, evaluation in categorical.items():
+            figures = evaluation.get("classification") or evaluation["clustering"]
+            labels = checkpoints[name].training.get("labelled_images", "–")
+            cells = [_figure(figures, "accuracy", 4), _figure(figures, "nmi"), str(figures.get("clusters_used", "–"))]
+            text.append(f"| `{name}` | {labels} | " + " | ".join(cells) + " |")
     text += ["", "## Pictures", "", "Samples at the same seed (0) before issue #15 and now; a row per class.", ""]
     for name in checkpoints:
         pictures = out.parent / "models" / name
@@ -135,4 +155,7 @@ def write_models_table(checkpoints_dir: Path, out: Path, before: Path | None = N
             f"| ![latents](models/{name}/latents.png) | ![losses](models/{name}/losses.png) |",
             "",
         ]
+        for picture, caption in (("clusters", "test images per cluster"), ("style_content", "style and content")):
+            if (pictures / f"{picture}.png").exists():
+                text += [f"{caption}:", "", f"![{caption}](models/{name}/{picture}.png)", ""]
     out.write_text("\n".join(text))

@@ -96,6 +96,7 @@ def train_to_checkpoint(
             "epochs_done": len(history),
             "train_config": dataclasses.asdict(preset.train),
             "train_images": len(splits.train),
+            "labelled_images": int((train_data.labels >= 0).sum()),
             "world_size": dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1,
             "seconds": round(time.perf_counter() - started, 1),
             "history": history,

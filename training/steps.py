@@ -198,6 +198,26 @@ class LabelledStep(nn.Module):
         return loss, {"labelled": loss}
 
 
+class ConsistencyStep(nn.Module):
+    """y should not change when an image is shifted by a pixel or two or mirrored: the cross-entropy of y for
+    a shifted and mirrored copy against y for the image itself (held fixed), on the unlabelled mini-batch (the
+    Π-model's consistency, Laine & Aila 2017). It makes y follow what an image shows rather than where its
+    pixels sit, which clusters of pixel statistics do not."""
+
+    def __init__(self, model: AAE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
+        with torch.no_grad():
+            target = class_probabilities(self.model, batch.images)
+        moved = shift_and_mirror(batch.images.cpu(), batch.generator).to(batch.images.device)
+        logits = self.model.encode(moved).class_logits
+        assert logits is not None, "the consistency phase needs a categorical head"
+        loss = -(target * torch.log_softmax(logits, dim=1)).sum(1).mean()
+        return loss, {"consistency": loss}
+
+
 def class_probabilities(model: Autoencoder, images: torch.Tensor) -> torch.Tensor:
     logits = model.encode(images).class_logits
     assert logits is not None, "a categorical head gives class logits"

@@ -190,7 +190,8 @@ function selectModel(name) {
   const labels = takesLabel(m) || m.conditional ? `; a label ${labelRole(m)}` : "; takes no labels";
   $("#model-summary").textContent = `${m.kind} (${m.variant}), ${m.latent_dim}-D, prior ${m.prior?.name ?? "none"}${m.sampler ? `, samples from a ${m.sampler.name}` : ""}${labels}`;
   for (const element of $$(".needs-class")) element.hidden = !m.conditional;
-  for (const element of $$(".needs-encode-class")) element.hidden = !takesLabel(m);
+  // a model that classifies finds the class of a drawing itself
+  for (const element of $$(".needs-encode-class")) element.hidden = !takesLabel(m) || m.classifies;
   fillClassSelect($("#sample-class"), { any: true });
   for (const id of ["#reconstruct-class", "#interpolate-class", "#restyle-class"]) fillClassSelect($(id));
   renderModelsTable();
@@ -332,12 +333,16 @@ function showBars(latent, caption) {
 
 async function reconstruct() {
   const image = drawingAsDataUrl();
-  const label = Number($("#reconstruct-class").value || 0);
-  const encoded = await encodeCall([image], [label]);
+  const encoded = await encodeCall([image], [Number($("#reconstruct-class").value || 0)]);
+  // a categorical head classifies the drawing itself: it is redrawn as the class it sees
+  const probabilities = encoded.class_probabilities?.[0];
+  const seen = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : null;
+  const label = seen ?? Number($("#reconstruct-class").value || 0);
   const [decoded] = await decodeCall(encoded.latents, [label]);
   $("#reconstruct-input").src = image;
   $("#reconstruct-output").src = png(decoded);
-  showBars(encoded.latents[0], `latent code (${encoded.latents[0].length} numbers)`);
+  const verdict = seen === null ? "" : `; classified as ${model().classes[seen]} (${(100 * probabilities[seen]).toFixed(0)} %)`;
+  showBars(encoded.latents[0], `latent code (${encoded.latents[0].length} numbers)${verdict}`);
   clearMessage();
 }
 
@@ -442,6 +447,8 @@ async function sampledItem() {
 
 async function encodedItem(image, label) {
   const encoded = await encodeCall([image], [label]);
+  const probabilities = encoded.class_probabilities?.[0];
+  if (probabilities) label = probabilities.indexOf(Math.max(...probabilities));  // the class its head sees
   const [decoded] = await decodeCall(encoded.latents, [label]);
   return { latent: encoded.latents[0], label, image: png(decoded) };
 }

@@ -135,6 +135,18 @@ def test_drawing_and_reconstructing_shows_the_output_and_the_code(page, screensh
     no_console_errors(page)
 
 
+def test_a_model_that_classifies_says_what_class_it_sees_and_needs_no_class_from_the_user(page):
+    open_view(page, "reconstruct", "aae-semisupervised")
+    expect(page.locator("#reconstruct-class")).to_be_hidden()
+    draw_a_stroke(page)
+    page.locator("section#reconstruct").get_by_role("button", name="Reconstruct").click()
+    image_of(page, "#reconstruct-output")
+    expect(page.locator("#latent-caption")).to_have_text(
+        re.compile(r"latent code \(8 numbers\); classified as .+ \(\d+ %\)")
+    )
+    no_console_errors(page)
+
+
 def test_an_uploaded_image_is_reconstructed(page, tmp_path):
     upload = tmp_path / "square.png"
     square = np.zeros((56, 56), dtype=np.uint8)

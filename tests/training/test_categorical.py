@@ -12,6 +12,7 @@ from training.defaults import PRESETS
 from training.loop import train
 from training.phases import phases_for
 from training.run import build
+from training.study import PAPER_MNIST, _summary, markdown
 
 
 def test_each_family_trains_through_its_phases_as_data(small):
@@ -71,7 +72,7 @@ def test_without_labels_the_heads_clusters_hold_mostly_one_class_each(small):
 def test_mapped_figures_score_pure_clusters_perfectly_and_label_blind_ones_at_chance():
     labels = torch.arange(1000) % 4
     data = ImageData(torch.zeros(1000, 1, 2, 2, dtype=torch.uint8), labels, ["a", "b", "c", "d"])
-    pure = (labels * 2 + torch.arange(1000) % 2).numpy()  # two clusters per class
+    pure = (labels * 2 + torch.arange(1000) // 4 % 2).numpy()  # two clusters per class
     figures = mapped_figures(pure, data, pure, data, clusters=8)
     assert figures["accuracy"] == 1 and figures["nmi"] > 0.6
     assert figures["majority_class"] == ["a", "a", "b", "b", "c", "c", "d", "d"] and figures["clusters_used"] == 8
@@ -86,3 +87,23 @@ def test_kmeans_on_pixels_finds_well_separated_classes(small):
                        data.class_names)  # fmt: skip
     figures = kmeans_figures(pixels(bright), bright, pixels(bright), bright, clusters=10)
     assert figures["accuracy"] == 1
+
+
+def test_the_study_summarises_each_measure_over_seeds_and_writes_it_as_a_table():
+    runs = {
+        "100 labels": [
+            {"semi_supervised": 0.70, "supervised_only": 0.66}, {"semi_supervised": 0.74, "supervised_only": 0.68},
+        ],
+        "30 clusters": [
+            {"aae": {"accuracy": 0.8, "nmi": 0.7, "clusters_used": 30}, "kmeans_pixels": {"accuracy": 0.66, "nmi": 0.5},
+             "kmeans_ae_codes": {"accuracy": 0.68, "nmi": 0.55}},
+        ],
+    }  # fmt: skip
+    summary = {name: _summary(results) for name, results in runs.items()}
+    assert summary["100 labels"]["semi_supervised"] == pytest.approx((0.72, 0.02))
+    assert summary["30 clusters"]["aae.accuracy"] == (0.8, 0.0)
+    report = {"split": "test", "seeds": [0, 1], "seconds": 5, "summary": summary}
+    report["paper_mnist_error_percent"] = PAPER_MNIST
+    text = markdown(report)
+    assert "| 100 | 0.7200 ± 0.0200 | 0.6700 ± 0.0100 | +5.0 |" in text
+    assert "| 30 | 0.8000 ± 0.0000 | 0.6600 ± 0.0000 | 0.6800 ± 0.0000 |" in text and "1.90 ± 0.10" in text
