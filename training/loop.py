@@ -42,7 +42,7 @@ class TrainConfig:
     auxiliary_weight: float = 0.0  # weight of the auxiliary classifier's loss on prior draws (0: no classifier)
     unlabelled_fraction: float = 0.0  # label-prior AAE: share of codes the discriminator sees as "no label"
     labelled_learning_rate: float = 1e-3  # Adam, the semi-supervised phase (categorical AAE with labels)
-    consistency: bool = False  # categorical AAE: y made to keep its class under small shifts and mirroring
+    category_balance: float = 0.0  # categorical AAE: weight of the batch's mean y's divergence from uniform
     only_phases: tuple[str, ...] = ()  # run just these phases (training.phases names); empty: all of them
     seed: int = 0
 
@@ -85,7 +85,7 @@ def train(
         model, prior, learning_rate=config.learning_rate, generator_learning_rate=config.generator_learning_rate,
         discriminator_learning_rate=config.discriminator_learning_rate, auxiliary=auxiliary,
         auxiliary_weight=config.auxiliary_weight, unlabelled_fraction=config.unlabelled_fraction,
-        labelled_learning_rate=config.labelled_learning_rate, consistency=config.consistency,
+        labelled_learning_rate=config.labelled_learning_rate, category_balance=config.category_balance,
         labelled=data.labelled() if model.classifies else None, batch_size=config.batch_size,
     )  # fmt: skip
     if unknown := set(config.only_phases) - {phase.name for phase in phases}:

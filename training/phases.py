@@ -10,8 +10,7 @@ families is only the list built here:
 | discriminator | prior draws = real, codes = fake | discriminator | AAE |
 | generator | the codes pass for prior draws | encoder | AAE |
 | category discriminator | one-hot draws = real, y's softmax = fake | category discriminator | categorical AAE |
-| category generator | y's softmax passes for a one-hot draw | encoder | categorical AAE |
-| consistency | y of a shifted, mirrored image against y of the image | encoder | categorical AAE, if asked |
+| category generator | y's softmax passes for a one-hot draw (+ batch mean near uniform) | encoder | categorical AAE |
 | labelled | cross-entropy of y on a labelled mini-batch | encoder | categorical AAE given labels |
 
 The paper's (Makhzani et al. 2015) three phases per mini-batch are the reconstruction, the regularisation
@@ -30,7 +29,6 @@ from training.steps import (
     CategoryDiscriminatorStep,
     CategoryGeneratorStep,
     ClassifierStep,
-    ConsistencyStep,
     DiscriminatorStep,
     GeneratorStep,
     LabelledStep,
@@ -60,7 +58,7 @@ def phases_for(
     auxiliary_weight: float = 0.0,
     unlabelled_fraction: float = 0.0,
     labelled_learning_rate: float = 1e-3,
-    consistency: bool = False,
+    category_balance: float = 0.0,
     labelled: ImageData | None = None,
     batch_size: int = 128,
 ) -> list[Phase]:
@@ -84,10 +82,9 @@ def phases_for(
             phases += [
                 Phase("category discriminator", CategoryDiscriminatorStep(model), (model.category_discriminator,),
                       d_rate, betas),
-                Phase("category generator", CategoryGeneratorStep(model), (model.encoder,), g_rate, betas),
+                Phase("category generator", CategoryGeneratorStep(model, category_balance), (model.encoder,), g_rate,
+                      betas),
             ]  # fmt: skip
-            if consistency:
-                phases.append(Phase("consistency", ConsistencyStep(model), (model.encoder,), labelled_learning_rate))
             if labelled is not None and len(labelled):
                 phases.append(Phase("labelled", LabelledStep(model, labelled, batch_size), (model.encoder,),
                                     labelled_learning_rate))  # fmt: skip

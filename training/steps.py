@@ -168,15 +168,26 @@ class CategoryDiscriminatorStep(nn.Module):
 
 
 class CategoryGeneratorStep(nn.Module):
-    """The encoder learns to make y's softmax pass for a one-hot draw: confident, and every class as often."""
+    """The encoder learns to make y's softmax pass for a one-hot draw: confident, and every class as often.
 
-    def __init__(self, model: AAE) -> None:
+    A discriminator that sees one y at a time says little about how often each class comes up, and without
+    labels the head drifts onto a few clusters (14 of 30 in 6 epochs). `balance` adds that signal directly:
+    the KL divergence of the batch's mean y from the uniform distribution (log K minus its entropy; CatGAN's and
+    IMSAT's marginal term)."""
+
+    def __init__(self, model: AAE, balance: float = 0.0) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.balance = model, balance
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
-        loss = generator_loss(self.model.discriminate_categories(class_probabilities(self.model, batch.images)))
-        return loss, {"category_generator": loss}
+        probabilities = class_probabilities(self.model, batch.images)
+        loss = generator_loss(self.model.discriminate_categories(probabilities))
+        stats = {"category_generator": loss}
+        if self.balance:
+            marginal = probabilities.mean(0)
+            stats["imbalance"] = (marginal * torch.log(marginal * len(marginal) + 1e-8)).sum()
+            loss = loss + self.balance * stats["imbalance"]
+        return loss, stats
 
 
 class LabelledStep(nn.Module):
@@ -196,26 +207,6 @@ class LabelledStep(nn.Module):
         assert logits is not None, "the labelled phase needs a categorical head"
         loss = F.cross_entropy(logits, self.labelled.labels[chosen].to(logits.device))
         return loss, {"labelled": loss}
-
-
-class ConsistencyStep(nn.Module):
-    """y should not change when an image is shifted by a pixel or two or mirrored: the cross-entropy of y for
-    a shifted and mirrored copy against y for the image itself (held fixed), on the unlabelled mini-batch (the
-    Π-model's consistency, Laine & Aila 2017). It makes y follow what an image shows rather than where its
-    pixels sit, which clusters of pixel statistics do not."""
-
-    def __init__(self, model: AAE) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
-        with torch.no_grad():
-            target = class_probabilities(self.model, batch.images)
-        moved = shift_and_mirror(batch.images.cpu(), batch.generator).to(batch.images.device)
-        logits = self.model.encode(moved).class_logits
-        assert logits is not None, "the consistency phase needs a categorical head"
-        loss = -(target * torch.log_softmax(logits, dim=1)).sum(1).mean()
-        return loss, {"consistency": loss}
 
 
 def class_probabilities(model: Autoencoder, images: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from client import APIError, AsyncClient, Client, to_pil
 from tests.servers import ROOT, free_port, running_service
+from training.data import FASHION_MNIST_CLASSES, read_mnist_layout
 
 
 @pytest.fixture
@@ -123,3 +125,21 @@ def test_the_client_imports_neither_torch_nor_the_server():
     ).stdout.split()  # fmt: skip
     assert "client" in loaded
     assert not {"torch", "models", "service", "training", "fastapi"} & set(loaded)
+
+
+def test_classify_names_the_class_of_real_test_images_and_encode_gives_the_same_probabilities(aeserve):
+    test = read_mnist_layout(Path("/usr/share/datasets/fashion-mnist"), FASHION_MNIST_CLASSES).test.subset(100)
+    images = test.images[:, 0].numpy()
+    classified = aeserve.classify(images, "aae-semisupervised")
+    assert classified.probabilities.shape == (100, 10) and np.allclose(classified.probabilities.sum(1), 1, atol=1e-4)
+    assert classified.names == [FASHION_MNIST_CLASSES[index] for index in classified.predicted]
+    assert np.mean(np.array(classified.predicted) == test.labels.numpy()) > 0.7  # trained on 1,000 labels
+    encoded = aeserve.encode(images[:5], "aae-semisupervised")
+    assert encoded.class_probabilities is not None and encoded.latents.shape == (5, 8)
+    np.testing.assert_allclose(encoded.class_probabilities, classified.probabilities[:5], atol=1e-5)
+    clusters = aeserve.classify(images[:5], "aae-clusters")
+    assert clusters.probabilities.shape == (5, 30) and all(name.startswith("cluster ") for name in clusters.names)
+    assert aeserve.model("aae-clusters").classifies and aeserve.model("aae-clusters").categories == 30
+    with pytest.raises(APIError) as raised:
+        aeserve.classify(images[:1], "cvae")
+    assert raised.value.status == 422 and "no categorical head" in raised.value.detail
