@@ -146,12 +146,21 @@ async def sample_call(
     return SampleCall(served, n, labels, seed, density, format == "png")
 
 
-async def encode_call(
-    request: Request,
-    model: Annotated[
-        str | None, Query(max_length=64, description="model name (multipart uploads)", examples=["vae"])
-    ] = None,
-) -> EncodeCall:
+UploadModel = Annotated[
+    str | None, Query(max_length=64, description="model name (multipart uploads)", examples=["vae"])
+]
+
+
+async def encode_call(request: Request, model: UploadModel = None) -> EncodeCall:
+    return await _uploads(request, model, classify=False)
+
+
+async def classify_call(request: Request, model: UploadModel = None) -> EncodeCall:
+    """/encode's inputs, for a model with a categorical head (a 422 naming those that have one otherwise)."""
+    return await _uploads(request, model, classify=True)
+
+
+async def _uploads(request: Request, model: str | None, *, classify: bool) -> EncodeCall:
     content_type = request.headers.get("content-type", "")
     labels: list[Any] | None
     if content_type.startswith("multipart/form-data"):
@@ -171,6 +180,13 @@ async def encode_call(
     else:
         raise ProblemError(415, "send multipart/form-data (field 'files') or application/json")
     served = _leased(request, model)
+    if classify and not served.model.classifies:
+        catalog: Catalog = request.app.state.catalog
+        classifying = [name for name, each in catalog.served.items() if each.model.classifies]
+        raise ProblemError(
+            422, f"model {served.name} ({served.checkpoint.kind}, {served.checkpoint.variant}) has no categorical "
+            f"head to classify with; models that classify: {', '.join(classifying) or 'none'}",
+        )  # fmt: skip
     needed = served.model.takes_labels_to_encode
     return EncodeCall(served, blobs, _labels(served, labels, len(blobs), needed=needed, what="encode"))
 
@@ -193,3 +209,4 @@ PathModel = Annotated[ServedModel, Depends(path_model)]
 Decoding = Annotated[DecodeCall, Depends(decode_call)]
 Sampling = Annotated[SampleCall, Depends(sample_call)]
 Encoding = Annotated[EncodeCall, Depends(encode_call)]
+Classifying = Annotated[EncodeCall, Depends(classify_call)]

@@ -15,7 +15,7 @@ from service import answers, images
 from service.deps import require_admin, require_token
 from service.errors import ClientGone, ProblemError
 from service.frames import Encoded
-from service.inputs import CatalogDep, Decoding, EncodeCall, Encoding, PathModel, Sampling
+from service.inputs import CatalogDep, Classifying, Decoding, EncodeCall, Encoding, PathModel, Sampling
 from service.schemas import (
     ClassifyResponse,
     EncodeJSON,
@@ -213,14 +213,8 @@ async def encode(call: Encoding, request: Request) -> Response:
     "/encode, batched with its requests; the answer is y's probabilities and the most probable class.",
     openapi_extra=ENCODE_BODY,
 )
-async def classify(call: Encoding, request: Request) -> Response:
-    served, catalog = call.served, request.app.state.catalog
-    if not served.model.classifies:
-        classifying = [name for name, each in catalog.served.items() if each.model.classifies]
-        raise ProblemError(
-            422, f"model {served.name} ({served.checkpoint.kind}, {served.checkpoint.variant}) has no categorical "
-            f"head to classify with; models that classify: {', '.join(classifying) or 'none'}",
-        )  # fmt: skip
+async def classify(call: Classifying, request: Request) -> Response:
+    served = call.served
     probabilities = (await _encoded(call, request)).class_probabilities
     assert probabilities is not None, "a categorical head gives class probabilities"
     predicted = probabilities.argmax(1).tolist()

@@ -18,6 +18,7 @@ BEFORE = json.loads((ROOT / "docs" / "benchmarks" / "quality-before.json").read_
 WIDE = ["ae", "ae-conditional", "vae", "cvae", "aae", "aae-supervised"]  # 8 or more latent dimensions
 CONDITIONAL = ["ae-conditional", "cvae", "aae-supervised"]  # the label goes to the decoder
 LABEL_PRIOR = ["aae-mixture", "aae-swissroll"]  # 2-D, the label chooses the prior's component
+CATEGORICAL = ["aae-semisupervised", "aae-clusters"]  # issue #17: a categorical head beside the style
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_every_preset_is_committed_small_and_trained_on_fashion_mnist(defaults):
         assert (CHECKPOINTS / f"{name}.safetensors").stat().st_size <= 8_000_000, name
         assert checkpoint.training["dataset"] == "fashion-mnist" and checkpoint.training["train_images"] == 55_000
         assert checkpoint.training["epochs_done"] == PRESETS[name].train.epochs
-        assert checkpoint.class_names[0] == "T-shirt/top"
+        assert checkpoint.class_names[0] == ("cluster 0" if name == "aae-clusters" else "T-shirt/top")
 
 
 def test_the_whole_set_retrains_within_an_hour(defaults):
@@ -45,9 +46,24 @@ def test_the_whole_set_retrains_within_an_hour(defaults):
 
 
 def test_the_model_groups_above_are_the_default_set(defaults):
-    assert {name for name, c in defaults.items() if c.model.config.latent_dim >= 8} == set(WIDE)
-    assert {name for name, c in defaults.items() if c.model.takes_labels_to_decode} == set(CONDITIONAL)
-    assert {name for name, c in defaults.items() if c.model.config.latent_dim == 2} == set(LABEL_PRIOR)
+    assert {name for name, c in defaults.items() if c.model.classifies} == set(CATEGORICAL)
+    generative = {name: c for name, c in defaults.items() if name not in CATEGORICAL}
+    assert {name for name, c in generative.items() if c.model.config.latent_dim >= 8} == set(WIDE)
+    assert {name for name, c in generative.items() if c.model.takes_labels_to_decode} == set(CONDITIONAL)
+    assert {name for name, c in generative.items() if c.model.config.latent_dim == 2} == set(LABEL_PRIOR)
+
+
+def test_the_semi_supervised_head_classifies_test_images_from_1000_labels(defaults):
+    checkpoint = defaults["aae-semisupervised"]
+    assert checkpoint.training["labelled_images"] == 1000
+    assert checkpoint.evaluation["classification"]["accuracy"] >= 0.84
+
+
+def test_the_clustering_head_uses_every_cluster_and_learnt_without_a_label(defaults):
+    checkpoint = defaults["aae-clusters"]
+    assert checkpoint.training["labelled_images"] == 0 and checkpoint.model.config.num_classes == 30
+    figures = checkpoint.evaluation["clustering"]
+    assert figures["clusters_used"] >= 30 and figures["accuracy"] >= 0.65
 
 
 def test_the_plain_ae_reconstructs_within_0_008_mse(defaults):
