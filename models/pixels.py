@@ -20,8 +20,8 @@ def from_pil(image: Image.Image, shape: tuple[int, int, int]) -> np.ndarray:
 
 
 def to_unit(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float32 in [0, 1] (a new tensor: the stored images stay as they are)."""
-    return images.float().div_(255)
+    """uint8 images -> float32 in [0, 1], always a new tensor (the stored images stay as they are)."""
+    return images.to(torch.float32, copy=True).div_(255)
 
 
 def to_uint8(logits: torch.Tensor) -> torch.Tensor:

@@ -128,20 +128,23 @@ def markdown(report: dict[str, Any]) -> str:
         "labelled images alone (its `labelled` phase only: the same steps, schedule and shift-and-mirror",
         "augmentation).",
         "",
-        "| labels | semi-supervised AAE | supervised only | difference (points) |",
-        "|---|---|---|---|",
+        "Target (issue #17): at least 3 points above the supervised-only baseline.",
+        "",
+        "| labels | semi-supervised AAE | supervised only | difference (points) | target met |",
+        "|---|---|---|---|---|",
     ]
     for name in [key for key in summary if key.endswith("labels")]:
         gain = 100 * (summary[name]["semi_supervised"][0] - summary[name]["supervised_only"][0])
         lines.append(f"| {name.split()[0]} | {cell(name, 'semi_supervised')} | {cell(name, 'supervised_only')} "
-                     f"| {gain:+.1f} |")  # fmt: skip
+                     f"| {gain:+.1f} | {'yes' if gain >= 3 else 'no'} |")  # fmt: skip
     lines += [
         "",
         "## Clustering: accuracy after mapping each cluster to its majority class, and NMI",
         "",
         "The clusters of the AAE without labels (`aae-clusters`' settings) against k-means (scikit-learn) with as",
         "many clusters on the pixels and on the plain AE's 32-D codes (`checkpoints/ae.safetensors`). Each cluster",
-        "is mapped to the majority class of the training images it holds (the paper's protocol).",
+        "is mapped to the majority class of the training images it holds (the paper's protocol). Target (issue",
+        "#17): with 30 clusters, at least 10 points above k-means on pixels.",
         "",
         "| clusters | AAE accuracy | k-means on pixels | k-means on AE codes | AAE NMI | k-means pixels NMI | "
         "clusters the AAE uses |",
@@ -154,6 +157,10 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {summary[name]['aae.clusters_used'][0]:.1f} |"
         )
     lines += [
+        "",
+        "Settings were chosen on the validation split (5,000 training images held out), seed 0, by y's accuracy",
+        "(clustering: the mapped accuracy); NMI was not looked at while choosing. What each choice bought there is",
+        "in the comments of `training/defaults.py`.",
         "",
         "## The paper's MNIST figures, for comparison",
         "",

@@ -105,5 +105,5 @@ def test_the_study_summarises_each_measure_over_seeds_and_writes_it_as_a_table()
     report = {"split": "test", "seeds": [0, 1], "seconds": 5, "summary": summary}
     report["paper_mnist_error_percent"] = PAPER_MNIST
     text = markdown(report)
-    assert "| 100 | 0.7200 ± 0.0200 | 0.6700 ± 0.0100 | +5.0 |" in text
+    assert "| 100 | 0.7200 ± 0.0200 | 0.6700 ± 0.0100 | +5.0 | yes |" in text
     assert "| 30 | 0.8000 ± 0.0000 | 0.6600 ± 0.0000 | 0.6800 ± 0.0000 |" in text and "1.90 ± 0.10" in text
