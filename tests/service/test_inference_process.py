@@ -14,7 +14,11 @@ async def answers(client):
     decoded = await client.post("/decode", json={"model": "tiny-vae", "latents": [LATENT, LATENT[::-1]]})
     sampled = await client.get("/sample", params={"model": "tiny-cvae", "n": 3, "label": 2, "seed": 7})
     encoded = await client.post("/encode", json={"model": "tiny-vae", "images": decoded.json()["images"]})
-    return [response.json() for response in (decoded, sampled, encoded)]
+    classified = await client.post("/classify", json={"model": "tiny-categorical", "images": decoded.json()["images"]})
+    categorical = await client.post("/encode", json={"model": "tiny-categorical", "images": decoded.json()["images"]})
+    answered = [response.json() for response in (decoded, sampled, encoded, classified, categorical)]
+    assert len(answered[-1]["class_probabilities"]) == 2  # the head's probabilities come back from either
+    return answered
 
 
 async def test_the_inference_process_answers_as_the_thread_does(make_client):
