@@ -5,7 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from training import plots
 from training.categorical import classification_figures, cluster_figures, kmeans_figures, mapped_figures, pixels
 from training.data import ImageData, keep_labels
 from training.defaults import PRESETS
@@ -107,3 +109,16 @@ def test_the_study_summarises_each_measure_over_seeds_and_writes_it_as_a_table()
     text = markdown(report)
     assert "| 100 | 0.7200 ± 0.0200 | 0.6700 ± 0.0100 | +5.0 | yes |" in text
     assert "| 30 | 0.8000 ± 0.0000 | 0.6600 ± 0.0000 | 0.6800 ± 0.0000 |" in text and "1.90 ± 0.10" in text
+
+
+def test_the_pictures_of_a_categorical_model_show_its_clusters_and_its_styles_as_every_class(small, tmp_path):
+    for name in ("aae-semisupervised", "aae-clusters"):
+        model, _ = build(PRESETS[name], small)
+        model.eval()
+        if name == "aae-clusters":
+            plots.cluster_grid(model, small.test, [f"class of {k}" for k in range(30)], tmp_path)
+        else:
+            plots.style_content_grid(model, small.test, tmp_path)
+    for picture in ("clusters.png", "style_content.png"):
+        width, height = Image.open(tmp_path / picture).size
+        assert width > 200 and height > 200, picture
