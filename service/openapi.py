@@ -3,7 +3,8 @@
 FastAPI's document is generic: `model` is any string, a latent any list of numbers. What a request
 must carry depends on the model it names (how many numbers a latent has, whether labels are needed
 and which), so the document served at /openapi.json is FastAPI's, with the served models filled in:
-their names, each model's /decode and /encode bodies as branches of a `oneOf`, the classes a label may name. It
+their names, each model's /decode, /encode and /classify bodies as branches of a `oneOf`, the classes a label
+may name, the models that classify. It
 is rebuilt when a reload changes what is served. Generated clients and schema-driven testers then
 send what is accepted.
 """
@@ -53,9 +54,20 @@ def _with_models(document: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
     if labels:
         _parameter(sample, "label")["schema"] = {"type": "string", "enum": labels}
     default = catalog.default_name()
-    for path, body in [("/decode", _decode_body), ("/encode", _encode_body)]:
-        branches = [_branch(model, body(model, catalog.settings.max_items), named=True) for model in served]
-        if default is not None:
+    # /classify answers only for models with a categorical head: the rest get a 422, and so does a request that
+    # names no model when the default has none (its `model` is then required)
+    classifying = [model for model in served if model.model.classifies]
+    if classifying:
+        model_parameter = _parameter(paths["/classify"]["post"], "model")
+        model_parameter["schema"] = {"type": "string", "enum": [model.name for model in classifying]}
+        model_parameter["required"] = default is None or not catalog.served[default].model.classifies
+    for path, body, models in [
+        ("/decode", _decode_body, served), ("/encode", _encode_body, served), ("/classify", _encode_body, classifying),
+    ]:  # fmt: skip
+        if not models:
+            continue
+        branches = [_branch(model, body(model, catalog.settings.max_items), named=True) for model in models]
+        if default is not None and catalog.served[default] in models:
             branches.append(
                 _branch(catalog.served[default], body(catalog.served[default], catalog.settings.max_items), named=False)
             )
