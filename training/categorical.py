@@ -36,6 +36,14 @@ def class_probabilities(model: Autoencoder, data: ImageData) -> torch.Tensor:
     return torch.cat(chunks)
 
 
+def labelled_by_head(model: Autoencoder, data: ImageData, class_names: list[str]) -> ImageData:
+    """`data` with every hidden label (-1) replaced by y's argmax, under the model's own label names: what a
+    categorical model's second stage learns from, so that it sees no label its training did not (a clustering
+    model's labels are then all its clusters)."""
+    predicted = class_probabilities(model, data).argmax(1)
+    return ImageData(data.images, torch.where(data.labels >= 0, data.labels, predicted), class_names)
+
+
 def classification_figures(model: Autoencoder, data: ImageData) -> dict[str, Any]:
     """Accuracy and error of y's argmax as the class, overall and per class."""
     predicted = class_probabilities(model, data).argmax(1)

@@ -126,7 +126,7 @@ PRESETS: dict[str, ModelPreset] = {
         # epochs: 1,000 labels 0.849 (threshold 0.8: 0.850), 100 labels 0.775; without the AAE's phases (the
         # labelled one and FixMatch's), 18 epochs: 0.854 (0.844): too little to keep
         ModelPreset(
-            "aae-semisupervised", "aae", "categorical", "gaussian", _CATEGORICAL, _CATEGORICAL_TRAIN,
+            "aae-semisupervised", "aae", "categorical", "gaussian", _CATEGORICAL, _CATEGORICAL_TRAIN, _FINE_TUNE,
             labels_per_class=100,
         ),
         # §6: the same model without labels and with 30 clusters. On validation (accuracy after mapping each
@@ -137,7 +137,7 @@ PRESETS: dict[str, ModelPreset] = {
         # augmented copy (Ji et al. 2019) 0.509 beside the other phases, 0.474 alone
         ModelPreset(
             "aae-clusters", "aae", "categorical", "gaussian", {**_CATEGORICAL, "num_classes": 30},
-            dataclasses.replace(_CATEGORICAL_TRAIN, category_balance=3.0), labels_per_class=0,
+            dataclasses.replace(_CATEGORICAL_TRAIN, category_balance=3.0), _FINE_TUNE, labels_per_class=0,
         ),
     ]
 }  # fmt: skip

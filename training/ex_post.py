@@ -4,12 +4,16 @@ codes; `fit_class_mixture` fits one per class, the label-conditioned sampler of 
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from sklearn.mixture import GaussianMixture
 
 from models import Autoencoder, ClassMixtureDensity, GaussianMixtureDensity
 from models.pixels import to_unit
 from training.data import ImageData
+
+log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -37,7 +41,13 @@ def fit_class_mixture(
 ) -> ClassMixtureDensity:
     """`components` full-covariance Gaussians per class, each fitted to that class's training codes."""
     codes = codes_of(model, data)
-    fitted = [_fit(codes[data.labels == label], components, seed) for label in range(len(data.class_names))]
+    fitted = []
+    for label in range(len(data.class_names)):
+        chosen = codes[data.labels == label]
+        if len(chosen) < 2 * components:  # e.g. a cluster hardly used: its draws come from every code's density
+            log.warning("class %d has %d codes: fitting its %d components to all codes", label, len(chosen), components)
+            chosen = codes
+        fitted.append(_fit(chosen, components, seed))
     weights, means, covariances = (torch.stack(parts) for parts in zip(*fitted, strict=True))
     return ClassMixtureDensity(weights, means, covariances)
 

@@ -72,9 +72,11 @@ def fine_tune_decoder(
             images = to_unit(data.images[indices].to(device))
             labels = data.labels[indices].to(device)
             with torch.no_grad():
-                codes = model.encode(images, labels if model.takes_labels_to_encode else None).latents
+                encoding = model.encode(images, labels if model.takes_labels_to_encode else None)
             decoder_labels = labels if model.takes_labels_to_decode else None
-            reconstruction = reconstruction_loss(model.decode(codes, decoder_labels), images)
+            if encoding.class_logits is not None:  # a categorical head reconstructs from y, as it was trained to
+                decoder_labels = torch.softmax(encoding.class_logits, dim=1)
+            reconstruction = reconstruction_loss(model.decode(encoding.latents, decoder_labels), images)
             drawn = auxiliary_labels(labels)
             drawn_codes = density.sample(len(drawn), drawn.cpu(), generator).to(device)
             drawn_logits = model.decode(drawn_codes, drawn if model.takes_labels_to_decode else None)

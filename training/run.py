@@ -17,7 +17,7 @@ from models import Autoencoder, Classifier, GaussianPrior, MixturePrior, Prior, 
 from models.classifier import ClassifierArchitecture
 from models.registry import MODELS
 from training import plots
-from training.categorical import classification_figures, cluster_figures
+from training.categorical import classification_figures, cluster_figures, labelled_by_head
 from training.classifiers import train_classifier
 from training.data import ImageData, Splits, keep_labels
 from training.defaults import ModelPreset
@@ -125,10 +125,12 @@ def train_to_checkpoint(
         prior = fit_ex_post_density(model, splits.train, seed=preset.train.seed)
     sampler = done_sampler
     if preset.fine_tune is not None and not fine_tuning:  # one process: the second stage is short
+        # a categorical model's classes (or clusters) are those its head gives, where its labels were hidden
+        classes = labelled_by_head(model, train_data, class_names) if model.classifies else splits.train
         if preset.fine_tune.density == "class_mixture":
             components, seed = preset.fine_tune.components, preset.train.seed
-            sampler = fit_class_mixture(model, splits.train, components=components, seed=seed)
-        fine_tuning += fine_tune_decoder(model, sampler or prior, splits.train, preset.fine_tune, device=device)
+            sampler = fit_class_mixture(model, classes, components=components, seed=seed)
+        fine_tuning += fine_tune_decoder(model, sampler or prior, classes, preset.fine_tune, device=device)
     data = _split(splits, evaluate_on)
     evaluation = evaluate(
         model, sampler or prior, data, judges, split=evaluate_on, seed=preset.train.seed,

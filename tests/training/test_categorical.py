@@ -8,7 +8,15 @@ import torch
 from PIL import Image
 
 from training import plots
-from training.categorical import classification_figures, cluster_figures, kmeans_figures, mapped_figures, pixels
+from training.categorical import (
+    class_probabilities,
+    classification_figures,
+    cluster_figures,
+    kmeans_figures,
+    labelled_by_head,
+    mapped_figures,
+    pixels,
+)
 from training.data import ImageData, keep_labels
 from training.defaults import PRESETS
 from training.loop import train
@@ -69,6 +77,18 @@ def test_without_labels_the_heads_clusters_hold_mostly_one_class_each(small):
     figures = cluster_figures(model, small.train, small.test)
     assert figures["clusters"] == 16 and figures["clusters_used"] >= 8
     assert figures["accuracy"] > 0.4 and figures["nmi"] > 0.3
+
+
+def test_the_second_stage_sees_only_the_labels_training_kept_and_the_heads_guesses_elsewhere(small):
+    preset = PRESETS["aae-clusters"]
+    model, _ = build(preset, small)
+    data = keep_labels(small.train.subset(500), 2)  # 20 labels kept
+    clusters = [f"cluster {k}" for k in range(30)]
+    relabelled = labelled_by_head(model, data, clusters)
+    kept = data.labels >= 0
+    assert relabelled.class_names == clusters and torch.equal(relabelled.images, data.images)
+    assert torch.equal(relabelled.labels[kept], data.labels[kept])
+    assert torch.equal(relabelled.labels[~kept], class_probabilities(model, data).argmax(1)[~kept])
 
 
 def test_mapped_figures_score_pure_clusters_perfectly_and_label_blind_ones_at_chance():

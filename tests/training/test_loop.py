@@ -61,7 +61,7 @@ def test_one_epoch_lowers_the_loss_and_writes_a_checkpoint_that_loads(name, smal
         assert checkpoint.sampler is None and checkpoint.training["fine_tune_history"] == []
     elif preset.fine_tune.density == "class_mixture":  # the second stage's sampler
         assert len(checkpoint.training["fine_tune_history"]) == preset.fine_tune.epochs
-        assert checkpoint.sampler is not None and checkpoint.sampler.num_labels == 10
+        assert checkpoint.sampler is not None and checkpoint.sampler.num_labels == len(checkpoint.class_names)
     else:  # it fine-tuned on the prior's draws, and the prior samples
         assert len(checkpoint.training["fine_tune_history"]) == preset.fine_tune.epochs
         assert checkpoint.sampler is None and evaluation["sampled_from"] == checkpoint.prior.name
