@@ -66,6 +66,16 @@ def test_the_clustering_head_uses_every_cluster_and_learnt_without_a_label(defau
     assert figures["clusters_used"] >= 30 and figures["accuracy"] >= 0.65
 
 
+def test_the_categorical_models_sample_their_own_classes_from_a_second_stage(defaults):
+    for name in CATEGORICAL:
+        checkpoint = defaults[name]
+        assert checkpoint.sampler is not None and checkpoint.sampler.name == "class_mixture", name
+        assert checkpoint.sampler.num_labels == checkpoint.model.config.num_classes, name
+        assert spaces(checkpoint)["resnet"]["frechet_ratio_to_noise"] <= 0.05, name
+    semi_supervised = spaces(defaults["aae-semisupervised"])
+    assert all(space["label_accuracy_ratio"] >= 1.0 for space in semi_supervised.values())
+
+
 def test_the_plain_ae_reconstructs_within_0_008_mse(defaults):
     assert defaults["ae"].evaluation["reconstruction_mse"] <= 0.008
 
