@@ -19,6 +19,7 @@ from training.categorical import (
 )
 from training.data import ImageData, keep_labels
 from training.defaults import PRESETS
+from training.ex_post import fit_class_mixture
 from training.loop import train
 from training.phases import phases_for
 from training.run import build
@@ -89,6 +90,15 @@ def test_the_second_stage_sees_only_the_labels_training_kept_and_the_heads_guess
     assert relabelled.class_names == clusters and torch.equal(relabelled.images, data.images)
     assert torch.equal(relabelled.labels[kept], data.labels[kept])
     assert torch.equal(relabelled.labels[~kept], class_probabilities(model, data).argmax(1)[~kept])
+
+
+def test_a_cluster_with_too_few_images_for_its_own_density_draws_from_every_codes(small):
+    model, _ = build(PRESETS["aae-clusters"], small)
+    data = small.train.subset(300)
+    labels = torch.where(torch.arange(300) < 2, 29, torch.arange(300) % 29)  # cluster 29: 2 images, 3 components
+    density = fit_class_mixture(model, ImageData(data.images, labels, [f"cluster {k}" for k in range(30)]))
+    draws = density.sample(50, torch.full((50,), 29), torch.Generator().manual_seed(0))
+    assert density.num_labels == 30 and torch.isfinite(draws).all()
 
 
 def test_mapped_figures_score_pure_clusters_perfectly_and_label_blind_ones_at_chance():
