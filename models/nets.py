@@ -174,3 +174,29 @@ class ClassStandardise(nn.Module):
             means = torch.where(present, batch_means, means)
             variances = torch.where(present, batch_variances, variances)
         return (codes - labels_one_hot @ means) * torch.rsqrt(labels_one_hot @ variances + self.eps)
+
+
+class ImageDiscriminator(nn.Module):
+    """Image (B, C, H, W) in [0, 1] -> (logit that it is a real image (B,), its features (B, features)).
+
+    Spectral normalisation (Miyato et al. 2018) on every layer and no batch norm: real and decoded images go
+    through in separate batches, and batch statistics would let it tell them apart by the batch alone.
+    """
+
+    def __init__(self, *, image_shape: tuple[int, int, int], channels: int = 32) -> None:
+        super().__init__()
+        _check_conv_shape(image_shape)
+        image_channels, height, width = image_shape
+        normalised = nn.utils.parametrizations.spectral_norm
+        self.features = nn.Sequential(
+            normalised(nn.Conv2d(image_channels, channels, 4, stride=2, padding=1)),  # (B, channels, H/2, W/2)
+            nn.LeakyReLU(0.2),
+            normalised(nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1)),  # (B, 2 channels, H/4, W/4)
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+        )
+        self.head = normalised(nn.Linear(2 * channels * (height // 4) * (width // 4), 1))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.features(images)
+        return self.head(features).squeeze(1), features

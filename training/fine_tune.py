@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from models import Autoencoder, Prior
 from models.losses import reconstruction_loss
+from models.nets import ImageDiscriminator
 from models.pixels import to_unit
 from training.classifiers import train_classifier
 from training.data import ImageData
@@ -40,6 +41,11 @@ class FineTuneConfig:
     auxiliary_weight: float = 30.0  # weight of the auxiliary classifier's cross-entropy (reconstruction: nats)
     auxiliary_epochs: int = 4  # training of the auxiliary classifier, before the decoder's
     learning_rate: float = 5e-4  # Adam, decaying to 0 along a cosine
+    # an image-space adversary on the draws (0: none): a discriminator learns to tell real training images
+    # from decoded draws, and the decoder learns to draw images whose mean features in it match the real
+    # ones' (feature matching, Salimans et al. 2016), which the blur of a reconstruction loss never asks for
+    adversary_weight: float = 0.0
+    adversary_learning_rate: float = 2e-4  # Adam with beta1 0.5, as GANs are trained
     batch_size: int = 128
     seed: int = 0
 
@@ -64,9 +70,16 @@ def fine_tune_decoder(
     optimiser = torch.optim.Adam(model.decoder.parameters(), lr=config.learning_rate)
     steps = config.epochs * -(-len(data) // config.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps)
+    discriminator = ImageDiscriminator(image_shape=data.image_shape).to(device) if config.adversary_weight else None
+    if discriminator is not None:
+        discriminator_optimiser = torch.optim.Adam(
+            discriminator.parameters(), lr=config.adversary_learning_rate, betas=(0.5, 0.999)
+        )
     history = []
     for epoch in range(config.epochs):
-        started, totals = time.perf_counter(), {"reconstruction": 0.0, "auxiliary": 0.0}
+        started = time.perf_counter()
+        losses = ["reconstruction", "auxiliary"] + (["adversary", "discriminator"] if discriminator else [])
+        totals = dict.fromkeys(losses, 0.0)
         batches = torch.randperm(len(data), generator=generator).split(config.batch_size)
         for indices in tqdm(batches, desc=f"fine-tune {epoch + 1}/{config.epochs}", leave=False, disable=None):
             images = to_unit(data.images[indices].to(device))
@@ -80,11 +93,26 @@ def fine_tune_decoder(
             drawn = auxiliary_labels(labels)
             drawn_codes = density.sample(len(drawn), drawn.cpu(), generator).to(device)
             drawn_logits = model.decode(drawn_codes, drawn if model.takes_labels_to_decode else None)
-            recognised = F.cross_entropy(auxiliary(torch.sigmoid(drawn_logits)), drawn)  # in eval mode throughout
+            drawn_images = torch.sigmoid(drawn_logits)
+            recognised = F.cross_entropy(auxiliary(drawn_images), drawn)  # in eval mode throughout
+            loss = reconstruction + config.auxiliary_weight * recognised
+            if discriminator is not None:
+                real_logits, real_features = discriminator(images[: len(drawn)])
+                drawn_features = discriminator(drawn_images)[1]
+                fooled = (real_features.detach().mean(0) - drawn_features.mean(0)).pow(2).sum()
+                loss = loss + config.adversary_weight * fooled
             optimiser.zero_grad(set_to_none=True)
-            (reconstruction + config.auxiliary_weight * recognised).backward()
+            loss.backward()
             optimiser.step()
             schedule.step()
+            if discriminator is not None:
+                drawn_judged = discriminator(drawn_images.detach())[0]
+                told_apart = F.softplus(-real_logits).mean() + F.softplus(drawn_judged).mean()
+                discriminator_optimiser.zero_grad(set_to_none=True)  # also drops what the decoder's loss left
+                told_apart.backward()
+                discriminator_optimiser.step()
+                totals["adversary"] += float(fooled.detach())
+                totals["discriminator"] += float(told_apart.detach())
             totals["reconstruction"] += float(reconstruction.detach())
             totals["auxiliary"] += float(recognised.detach())
         stats = {name: round(total / len(batches), 5) for name, total in totals.items()}
