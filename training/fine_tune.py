@@ -5,8 +5,10 @@ After the family's own training, the encoder is frozen and one Gaussian mixture 
 training codes (`training.ex_post.fit_class_mixture`). The decoder is then fine-tuned on reconstruction
 plus an auxiliary classifier's cross-entropy on images decoded from draws of those mixtures (AC-GAN's
 auxiliary loss, Odena et al. 2017, with Ghosh et al. 2020's ex-post density as the sampler). The auxiliary
-classifier is trained first, on real training images only, and is never an evaluation judge. The fitted
-mixture becomes the checkpoint's sampler; the family's prior stays beside it.
+classifier is trained first, on real training images only, and is never an evaluation judge. Where the
+config asks for it, an image-space adversary trains beside the decoder: a discriminator learns real training
+images from draws, and the decoder matches the real images' mean features in it. The fitted mixture becomes
+the checkpoint's sampler; the family's prior stays beside it.
 """
 
 from __future__ import annotations
@@ -99,8 +101,8 @@ def fine_tune_decoder(
             if discriminator is not None:
                 real_logits, real_features = discriminator(images[: len(drawn)])
                 drawn_features = discriminator(drawn_images)[1]
-                fooled = (real_features.detach().mean(0) - drawn_features.mean(0)).pow(2).sum()
-                loss = loss + config.adversary_weight * fooled
+                feature_gap = (real_features.detach().mean(0) - drawn_features.mean(0)).pow(2).sum()
+                loss = loss + config.adversary_weight * feature_gap
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -111,7 +113,7 @@ def fine_tune_decoder(
                 discriminator_optimiser.zero_grad(set_to_none=True)  # also drops what the decoder's loss left
                 told_apart.backward()
                 discriminator_optimiser.step()
-                totals["adversary"] += float(fooled.detach())
+                totals["adversary"] += float(feature_gap.detach())
                 totals["discriminator"] += float(told_apart.detach())
             totals["reconstruction"] += float(reconstruction.detach())
             totals["auxiliary"] += float(recognised.detach())
