@@ -215,10 +215,10 @@ def test_an_image_space_adversary_brings_the_draws_closer_to_real_images(small, 
 
     def distance(adversary_weight: float) -> float:
         tuned = copy.deepcopy(model)
-        config = dataclasses.replace(preset.fine_tune, epochs=2, adversary_weight=adversary_weight)
+        config = dataclasses.replace(preset.fine_tune, epochs=6, adversary_weight=adversary_weight)
         fine_tune_decoder(tuned, density, small.train, config)
         samples = draw_samples(tuned, density, len(labels), labels, torch.Generator().manual_seed(0))
         return frechet_distance(features(classifier, samples.images), real)
 
     without, with_adversary = distance(0.0), distance(30.0)
-    assert with_adversary < 0.9 * without, (with_adversary, without)
+    assert with_adversary < 0.8 * without, (with_adversary, without)
