@@ -85,8 +85,8 @@ def test_samples_of_models_with_8_or_more_latents_are_within_0_06_of_noise_for_t
     assert spaces(defaults[name])["resnet"]["frechet_ratio_to_noise"] <= 0.06
 
 
-@pytest.mark.parametrize("name", ["ae", "ae-conditional"])
-def test_the_ae_samples_are_within_0_06_of_noise_for_both_judges(defaults, name):
+@pytest.mark.parametrize("name", ["ae", "ae-conditional", "cvae"])
+def test_samples_of_the_aes_and_the_cvae_are_within_0_06_of_noise_for_both_judges(defaults, name):
     assert all(space["frechet_ratio_to_noise"] <= 0.06 for space in spaces(defaults[name]).values())
 
 
@@ -111,7 +111,7 @@ def test_the_wide_models_sample_by_label_from_a_fitted_density_and_keep_their_pr
         assert defaults[name].sampler is None and defaults[name].training["fine_tune_history"]
 
 
-@pytest.mark.parametrize("name", ["ae", "vae", "cvae", "aae-supervised"])
+@pytest.mark.parametrize("name", ["ae", "vae", "cvae", "aae", "aae-supervised"])
 def test_precision_and_coverage_are_higher_than_before_for_both_judges(defaults, name):
     for judge, space in spaces(defaults[name]).items():
         before = BEFORE[name]["spaces"][judge]
