@@ -111,10 +111,10 @@ PRESETS: dict[str, ModelPreset] = {
         # class mixtures 0.62 / 0.69): the second stage fine-tunes on the prior's draws (weight 3: 0.94 / 0.94,
         # 10: 1.03 / 0.94). The image-space adversary (FD/noise, precision / coverage, label/real; cnn then
         # resnet): without 0.360, 0.52 / 0.016, 1.02; 0.237, 0.33 / 0.028, 0.94; with 0.273, 0.89 / 0.039, 0.95;
-        # 0.172, 0.74 / 0.028, 0.94 (not yet retrained with it)
+        # 0.172, 0.74 / 0.028, 0.94
         ModelPreset(
             "aae-mixture", "aae", "label-prior", "mixture", _MLP_2D, _LABEL_PRIOR,
-            dataclasses.replace(_FINE_TUNE, density="prior", auxiliary_weight=10.0, adversary_weight=0.0),
+            dataclasses.replace(_FINE_TUNE, density="prior", auxiliary_weight=10.0),
         ),
         # conv decoders take a stronger auxiliary classifier without drawing adversarial texture, and the
         # roll's segments then hold recognisable classes (0.83 -> 0.91 of real, in 10 epochs instead of the MLP's 14)
@@ -125,8 +125,8 @@ PRESETS: dict[str, ModelPreset] = {
             # as for the mixture (validation, label/real cnn / resnet: prior 0.80 / 0.74; fine-tuned on its draws
             # with weight 3: 0.85 / 0.86, 10: 0.93 / 0.89, 30: 0.99 / 0.91). The image-space adversary (as for the
             # mixture): without 0.370, 0.67 / 0.011, 0.99; 0.248, 0.21 / 0.006, 0.88; with 0.290, 0.78 / 0.023,
-            # 0.97; 0.168, 0.78 / 0.027, 0.93 (not yet retrained with it)
-            dataclasses.replace(_FINE_TUNE, density="prior", adversary_weight=0.0),
+            # 0.97; 0.168, 0.78 / 0.027, 0.93
+            dataclasses.replace(_FINE_TUNE, density="prior"),
         ),
         # Makhzani et al. 2015 §5: a categorical head y beside an 8-D style z, two adversaries (y against one-hot
         # draws, z against N(0, I)) and the semi-supervised phase on 1,000 labels; docs/semi-supervised.md. On
