@@ -137,7 +137,7 @@ def test_aae_codes_move_toward_the_prior(small):
     ("name", "epochs"),
     # the cvae's label takes hold through its auxiliary classifier, which first has to learn the classes itself;
     # a label-prior AAE first has to herd each class into its component: they need more steps
-    [("cvae", 3), ("aae-supervised", 2), ("aae-mixture", 16), ("aae-swissroll", 8)],
+    [("cvae", 3), ("aae-supervised", 4), ("aae-mixture", 16), ("aae-swissroll", 8)],
 )
 def test_conditional_sampling_follows_the_label_better_than_chance(name, epochs, small, classifier):
     preset = short(name, epochs=epochs)
