@@ -43,13 +43,21 @@ def classifier_accuracy(classifier: Classifier, data: ImageData) -> float:
 
 
 @torch.no_grad()
+def judged(classifier: Classifier, images: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+    """Penultimate-layer features (N, feature_dim) of float images in [0, 1], and the class (N,) the
+    classifier sees in them: one pass, since the class is the head's reading of those very features."""
+    device = _device(classifier)
+    feature_chunks, class_chunks = [], []
+    for start in range(0, len(images), BATCH):
+        chunk = classifier.features(images[start : start + BATCH].to(device))
+        feature_chunks.append(chunk.cpu())
+        class_chunks.append(classifier.head(chunk).argmax(1).cpu())
+    return torch.cat(feature_chunks).double().numpy(), torch.cat(class_chunks)
+
+
 def features(classifier: Classifier, images: torch.Tensor) -> np.ndarray:
     """Penultimate-layer features (N, feature_dim) of float images in [0, 1]."""
-    device = _device(classifier)
-    chunks = [
-        classifier.features(images[start : start + BATCH].to(device)).cpu() for start in range(0, len(images), BATCH)
-    ]
-    return torch.cat(chunks).double().numpy()
+    return judged(classifier, images)[0]
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
@@ -130,15 +138,14 @@ def sample_figures(
     for `labels`, the share the judge assigns to their label, overall, per class and as a confusion matrix
     (rows: the label asked for; columns: the class the judge sees), beside its accuracy on the real images."""
     real_images = to_unit(real.images)
-    real_features, image_features = features(judge, real_images), features(judge, images)
+    (real_features, real_predicted), (image_features, predicted) = judged(judge, real_images), judged(judge, images)
     figures: dict[str, Any] = frechet_figures(image_features, real_features, features(judge, noise))
     figures |= precision_recall(real_features, image_features)
     if labels is not None:
         classes = len(real.class_names)
-        predicted = predictions(judge, images)
         confusion = torch.zeros(classes, classes, dtype=torch.int64)
         confusion.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
-        real_accuracy = float((predictions(judge, real_images) == real.labels).float().mean())
+        real_accuracy = float((real_predicted == real.labels).float().mean())
         figures |= {
             "label_accuracy": float((predicted == labels).float().mean()),
             "real_accuracy": real_accuracy,
@@ -171,13 +178,6 @@ def precision_recall(real_features: np.ndarray, image_features: np.ndarray) -> d
     with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the sample counts
         scores = prdc.compute_prdc(real_features, image_features, nearest_k=PRDC_K)
     return {name: float(value) for name, value in scores.items()}
-
-
-@torch.no_grad()
-def predictions(judge: Classifier, images: torch.Tensor) -> torch.Tensor:
-    """The judge's class (N,) for float images in [0, 1]."""
-    device = _device(judge)
-    return torch.cat([judge(images[s : s + BATCH].to(device)).argmax(1).cpu() for s in range(0, len(images), BATCH)])
 
 
 def _device(module: torch.nn.Module) -> torch.device:
