@@ -27,7 +27,7 @@ from training.data import FASHION_MNIST_CLASSES, ImageData, read_mnist_layout
 from training.defaults import PRESETS
 from training.loop import train
 from training.run import build
-from training.steps import ReconstructionStep
+from training.steps import Batch, ReconstructionStep
 
 # config
 DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -88,7 +88,7 @@ def pipeline_comparison(data: ImageData) -> dict[str, float]:
             for _ in range(PIPELINE_STEPS):
                 images, labels = next(iterator)
                 if with_model:
-                    loss, _ = step(images, labels, generator)
+                    loss, _ = step(Batch(images, labels, generator))
                     optimiser.zero_grad()
                     loss.backward()
                     optimiser.step()
