@@ -4,7 +4,11 @@ import subprocess
 import sys
 
 import models
+from tests.servers import ROOT
 from training.cli import main
+
+# the committed judges, where a test is not about training them (test_train_then_evaluate is)
+JUDGES = ROOT / "checkpoints" / "classifiers"
 
 
 def test_help_lists_the_commands_and_presets():
@@ -56,7 +60,7 @@ def test_train_then_evaluate(tmp_path, capsys):
 
 def test_defaults_writes_checkpoints_and_the_table(tmp_path):
     main(["defaults", "--only", "ae", "--out-dir", str(tmp_path / "ck"), "--docs-dir", str(tmp_path / "docs"),
-          "--limit", "600", "--judges-dir", str(tmp_path / "judges")])  # fmt: skip
+          "--limit", "600", "--judges-dir", str(JUDGES)])  # fmt: skip
     assert models.load(tmp_path / "ck" / "ae.safetensors").prior.name == "gaussian_mixture"
     table = (tmp_path / "docs" / "models.md").read_text()
     assert "| `ae` | ae | plain |" in table and "models/ae/samples.png" in table
