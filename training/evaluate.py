@@ -32,14 +32,8 @@ BATCH = 500
 PRDC_K = 5  # Naeem et al.'s choice; with 5,000 real and 5,000 generated images
 
 
-@torch.no_grad()
 def classifier_accuracy(classifier: Classifier, data: ImageData) -> float:
-    device = _device(classifier)
-    correct = 0
-    for start in range(0, len(data), BATCH):
-        images = to_unit(data.images[start : start + BATCH].to(device))
-        correct += int((classifier(images).argmax(1).cpu() == data.labels[start : start + BATCH]).sum())
-    return correct / len(data)
+    return float((judged(classifier, to_unit(data.images))[1] == data.labels).float().mean())
 
 
 @torch.no_grad()
