@@ -51,6 +51,11 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--limit", type=int, help="use only the first N training images (quick runs)")
     group.add_argument(
+        "--eval-limit", type=int,
+        help="use only the first N validation and test images, and as many samples (quick runs; the figures "
+        "record their sample count)",
+    )  # fmt: skip
+    group.add_argument(
         "--judges-dir", type=Path, default=Path("checkpoints/classifiers"),
         help="folder of the evaluation classifiers DATASET-cnn and DATASET-resnet (trained there if missing)",
     )  # fmt: skip
@@ -131,7 +136,10 @@ def main(argv: list[str] | None = None) -> None:
         mnist_base_url=args.mnist_url, image_folder=args.image_folder, image_shape=tuple(args.image_shape),
     )  # fmt: skip
     splits = hold_out_validation(splits)
-    splits = dataclasses.replace(splits, train=splits.train.subset(args.limit))
+    splits = dataclasses.replace(
+        splits, train=splits.train.subset(args.limit), test=splits.test.subset(args.eval_limit),
+        validation=splits.validation and splits.validation.subset(args.eval_limit),
+    )  # fmt: skip
     if args.command == "study":
         report = run_study(splits, args.split, args.seeds, args.ae, args.out, args.doc)
         print(json.dumps(report["summary"], indent=1))

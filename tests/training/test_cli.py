@@ -20,7 +20,7 @@ def test_help_lists_the_commands_and_presets():
 
 def test_train_then_evaluate(tmp_path, capsys):
     out, judges = tmp_path / "tiny.safetensors", tmp_path / "judges"
-    common = ["--limit", "600", "--judges-dir", str(judges), "--device", "cpu"]
+    common = ["--limit", "600", "--eval-limit", "1000", "--judges-dir", str(judges), "--device", "cpu"]
     main(
         [
             "train",
@@ -40,6 +40,7 @@ def test_train_then_evaluate(tmp_path, capsys):
     checkpoint = models.load(out)
     assert checkpoint.training["preset"] == "aae-mixture" and checkpoint.training["train_images"] == 600
     assert checkpoint.evaluation["split"] == "validation"  # settings are chosen there; `defaults` reports test
+    assert checkpoint.evaluation["samples"] == 1000  # --eval-limit: of the 5,000 validation images
     assert set(checkpoint.evaluation["spaces"]) == {"cnn", "resnet"}
     assert {"label_accuracy", "frechet_distance", "precision"} <= set(checkpoint.evaluation["spaces"]["cnn"])
     assert sorted(p.name for p in (tmp_path / "docs" / "aae-mixture").iterdir()) == [
@@ -60,7 +61,7 @@ def test_train_then_evaluate(tmp_path, capsys):
 
 def test_defaults_writes_checkpoints_and_the_table(tmp_path):
     main(["defaults", "--only", "ae", "--out-dir", str(tmp_path / "ck"), "--docs-dir", str(tmp_path / "docs"),
-          "--limit", "600", "--judges-dir", str(JUDGES)])  # fmt: skip
+          "--limit", "600", "--eval-limit", "1000", "--judges-dir", str(JUDGES)])  # fmt: skip
     assert models.load(tmp_path / "ck" / "ae.safetensors").prior.name == "gaussian_mixture"
     table = (tmp_path / "docs" / "models.md").read_text()
     assert "| `ae` | ae | plain |" in table and "models/ae/samples.png" in table

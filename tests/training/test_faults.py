@@ -23,7 +23,7 @@ EPOCHS = 3
 def start(out, *, resume: bool) -> subprocess.Popen:
     command = [
         sys.executable, "-m", "training", "train", "--model", "cvae", "--epochs", str(EPOCHS), "--limit", "2000",
-        "--out", str(out), "--judges-dir", str(JUDGES), *(["--resume"] if resume else []),
+        "--eval-limit", "1000", "--out", str(out), "--judges-dir", str(JUDGES), *(["--resume"] if resume else []),
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
