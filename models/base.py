@@ -22,6 +22,9 @@ class AutoencoderConfig:
     architecture: Architecture = "conv"  # "mlp" for fully connected nets, "conv" for the small CNN pair
     hidden: int = 512  # width of the fully connected layers
     decoder_channels: int = 32  # conv decoder: channels at half resolution (twice as many at a quarter)
+    # conv decoder: channels at full resolution, refined by a 3x3 conv into the image (0: the last transposed
+    # conv draws the image itself)
+    decoder_refine_channels: int = 0
     num_classes: int = 0  # classes in the data; only label-conditioned variants need it > 0
     variant: str = "plain"  # the family's variant; each family narrows this with a Literal
 
@@ -29,6 +32,8 @@ class AutoencoderConfig:
         for name in ("latent_dim", "hidden", "decoder_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.decoder_refine_channels < 0:
+            raise ValueError(f"decoder_refine_channels must be 0 (none) or more, got {self.decoder_refine_channels}")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ValueError(f"image_shape must be (channels, height, width), got {self.image_shape}")
         if self.variant != "plain" and self.num_classes < 2:
@@ -101,6 +106,7 @@ class Autoencoder(nn.Module):
         return Decoder(
             image_shape=config.image_shape, latent_dim=config.latent_dim, architecture=config.architecture,
             hidden=config.hidden, num_classes=num_classes, channels=config.decoder_channels,
+            refine_channels=config.decoder_refine_channels,
         )  # fmt: skip
 
     @staticmethod

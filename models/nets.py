@@ -100,6 +100,7 @@ class Decoder(nn.Module):
         hidden: int,
         num_classes: int = 0,
         channels: int = 32,
+        refine_channels: int = 0,
     ) -> None:
         super().__init__()
         image_channels, height, width = image_shape
@@ -114,8 +115,13 @@ class Decoder(nn.Module):
                 nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1),  # (B, channels, H/2, W/2)
                 nn.BatchNorm2d(channels),
                 nn.LeakyReLU(0.2),
-                nn.ConvTranspose2d(channels, image_channels, 4, stride=2, padding=1),  # (B, C, H, W)
+                nn.ConvTranspose2d(channels, refine_channels or image_channels, 4, stride=2, padding=1),  # (B, ., H, W)
             )
+            if refine_channels:  # a 3x3 conv at full resolution draws the image from the upsampled features
+                self.net.extend([
+                    nn.BatchNorm2d(refine_channels), nn.LeakyReLU(0.2),
+                    nn.Conv2d(refine_channels, image_channels, 3, padding=1),
+                ])  # fmt: skip
         else:
             self.net = nn.Sequential(
                 _mlp([in_features, hidden, hidden, image_channels * height * width], final_activation=False),

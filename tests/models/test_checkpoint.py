@@ -44,6 +44,13 @@ KINDS = [
         _mixture_density,
         id="ae-conditional",
     ),
+    pytest.param(
+        lambda: AE(
+            AEConfig(**SMALL, variant="conditional", num_classes=10, decoder_channels=8, decoder_refine_channels=4)
+        ),
+        _mixture_density,
+        id="ae-conditional-refined",
+    ),
     pytest.param(lambda: VAE(VAEConfig(**SMALL, architecture="mlp")), lambda: GaussianPrior(16), id="vae"),
     pytest.param(
         lambda: VAE(VAEConfig(**SMALL, variant="conditional", num_classes=10)), lambda: GaussianPrior(16), id="cvae"

@@ -48,6 +48,16 @@ def test_other_image_shapes_work_with_both_architectures():
         assert model(torch.rand(2, 3, 32, 48)).logits.shape == (2, 3, 32, 48)
 
 
+def test_a_refined_conv_decoder_draws_the_image_with_a_3x3_conv_at_full_resolution():
+    plain = AE(AEConfig(hidden=32, decoder_channels=8))
+    refined = AE(AEConfig(hidden=32, decoder_channels=8, decoder_refine_channels=4))
+    assert isinstance(refined.decoder.net[-1], torch.nn.Conv2d) and refined.decoder.net[-1].kernel_size == (3, 3)
+    assert isinstance(plain.decoder.net[-1], torch.nn.ConvTranspose2d)  # unchanged where not asked for
+    assert refined.decode(torch.randn(2, 16)).shape == plain.decode(torch.randn(2, 16)).shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match="decoder_refine_channels"):
+        AEConfig(decoder_refine_channels=-1)
+
+
 def test_conv_rejects_sizes_it_cannot_halve_twice():
     with pytest.raises(ValueError, match="multiples of 4"):
         AE(AEConfig(image_shape=(1, 30, 30), architecture="conv"))
