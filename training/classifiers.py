@@ -4,10 +4,16 @@ their own seeds, so no judge is ever a training signal."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+from pathlib import Path
+
 import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+import models
 from models import Classifier, ClassifierConfig
 from models.classifier import ClassifierArchitecture
 from models.pixels import to_unit
@@ -43,6 +49,32 @@ def train_classifier(
             optimiser.step()
             schedule.step()
     return classifier.eval()
+
+
+def auxiliary_classifier(
+    train: ImageData, *, epochs: int, seed: int, device: str = "cpu", kept_in: Path | None = None
+) -> Classifier:
+    """`train_classifier(train, epochs=epochs, seed=seed)`; with `kept_in`, trained once and kept in that folder
+    under a name that is the digest of its images, labels and settings, and loaded from there by every later
+    call with the same ones. Every preset of the default set fine-tunes against the same critic (same images,
+    labels and seed), so only the first trains it; the file records the seconds that took, which the set's
+    time budget counts once."""
+    if kept_in is None:
+        return train_classifier(train, epochs=epochs, seed=seed, device=device)
+    digest = hashlib.sha256(json.dumps([train.class_names, epochs, seed]).encode())
+    digest.update(train.images.numpy().tobytes())
+    digest.update(train.labels.numpy().tobytes())
+    path = kept_in / f"{digest.hexdigest()[:16]}.safetensors"
+    if path.exists():
+        kept = models.load(path, device)
+        assert isinstance(kept.model, Classifier), f"{path} is not a classifier checkpoint"
+        return kept.model
+    started = time.perf_counter()
+    classifier = train_classifier(train, epochs=epochs, seed=seed, device=device)
+    training = {"epochs": epochs, "seed": seed, "train_images": len(train), "seconds": time.perf_counter() - started}
+    kept_in.mkdir(parents=True, exist_ok=True)
+    models.save(path, classifier, class_names=train.class_names, training=training)
+    return classifier
 
 
 def shift_and_mirror(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--model", choices=sorted(PRESETS), default="vae", help="preset to start from")
     train.add_argument("--out", type=Path, help="checkpoint path [default: checkpoints/MODEL.safetensors]")
     train.add_argument("--resume", action="store_true", help="continue from the epochs already in --out")
+    train.add_argument(
+        "--auxiliary-dir", type=Path,
+        help="keep the second stage's auxiliary classifier in this folder and reuse it from there (e.g. "
+        "checkpoints/auxiliary, where the default set keeps its own) [default: train it afresh]",
+    )  # fmt: skip
     train.add_argument("--docs-dir", type=Path, help="also write the model's pictures under DIR/MODEL/")
     train.add_argument(
         "--evaluate-on", choices=["validation", "test"], default="validation",
@@ -162,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
         figures = train_to_checkpoint(
             preset, splits, out, dataset=args.dataset, judges=judges, evaluate_on=args.evaluate_on,
-            resume=args.resume, device=args.device, docs_dir=args.docs_dir,
+            resume=args.resume, device=args.device, docs_dir=args.docs_dir, auxiliary_kept_in=args.auxiliary_dir,
         )  # fmt: skip
         if rank == 0:
             print(_format(str(out), figures))
@@ -173,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
             figures = train_to_checkpoint(
                 PRESETS[name], splits, args.out_dir / f"{name}.safetensors", dataset=args.dataset,
                 judges=judges, evaluate_on=args.evaluate_on, device=args.device, docs_dir=args.docs_dir / "models",
+                auxiliary_kept_in=args.out_dir / "auxiliary",
             )  # fmt: skip
             print(_format(name, figures) + f"  [{time.perf_counter() - began:.0f} s]", flush=True)
         print(f"default set trained in {time.perf_counter() - started:.0f} s")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -26,7 +27,7 @@ from models import Autoencoder, Prior
 from models.losses import reconstruction_loss
 from models.nets import ImageDiscriminator
 from models.pixels import to_unit
-from training.classifiers import train_classifier
+from training.classifiers import auxiliary_classifier
 from training.data import ImageData
 from training.steps import auxiliary_labels
 
@@ -59,11 +60,16 @@ def fine_tune_decoder(
     config: FineTuneConfig,
     *,
     device: torch.device | str = "cpu",
+    auxiliary_kept_in: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Fine-tune `model.decoder` in place (the encoder stays as it is); one stats dict per epoch."""
+    """Fine-tune `model.decoder` in place (the encoder stays as it is); one stats dict per epoch. With
+    `auxiliary_kept_in`, the auxiliary classifier is kept in that folder and reused by runs on the same images
+    and labels (`training.classifiers.auxiliary_classifier`); without, it is trained afresh."""
     if not config.epochs:  # the fitted density alone
         return []
-    auxiliary = train_classifier(data, epochs=config.auxiliary_epochs, seed=config.seed + 7919, device=str(device))
+    auxiliary = auxiliary_classifier(
+        data, epochs=config.auxiliary_epochs, seed=config.seed + 7919, device=str(device), kept_in=auxiliary_kept_in
+    )
     auxiliary.requires_grad_(False)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)

@@ -64,9 +64,11 @@ def train_to_checkpoint(
     resume: bool = False,
     device: str = "cpu",
     docs_dir: Path | None = None,
+    auxiliary_kept_in: Path | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) `preset`, save after every epoch, fine-tune its decoder on a fitted per-class density
-    where the preset says so, then evaluate on the `evaluate_on` split and save the final checkpoint."""
+    where the preset says so, then evaluate on the `evaluate_on` split and save the final checkpoint. With
+    `auxiliary_kept_in`, the second stage's auxiliary classifier is kept in and reused from that folder."""
     model, prior = build(preset, splits)
     class_names = class_names_of(preset, splits)
     train_data = splits.train
@@ -130,7 +132,11 @@ def train_to_checkpoint(
         if preset.fine_tune.density == "class_mixture":
             components, seed = preset.fine_tune.components, preset.train.seed
             sampler = fit_class_mixture(model, classes, components=components, seed=seed)
-        fine_tuning += fine_tune_decoder(model, sampler or prior, classes, preset.fine_tune, device=device)
+        # a categorical model's critic learns its own head's labels, which no other run shares: not kept
+        kept_in = None if model.classifies else auxiliary_kept_in
+        fine_tuning += fine_tune_decoder(
+            model, sampler or prior, classes, preset.fine_tune, device=device, auxiliary_kept_in=kept_in
+        )
     data = _split(splits, evaluate_on)
     evaluation = evaluate(
         model, sampler or prior, data, judges, split=evaluate_on, seed=preset.train.seed,

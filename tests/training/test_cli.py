@@ -63,5 +63,7 @@ def test_defaults_writes_checkpoints_and_the_table(tmp_path):
     main(["defaults", "--only", "ae", "--out-dir", str(tmp_path / "ck"), "--docs-dir", str(tmp_path / "docs"),
           "--limit", "600", "--eval-limit", "1000", "--judges-dir", str(JUDGES)])  # fmt: skip
     assert models.load(tmp_path / "ck" / "ae.safetensors").prior.name == "gaussian_mixture"
+    [critic] = (tmp_path / "ck" / "auxiliary").iterdir()  # the second stage's, kept for the other presets
+    assert models.load(critic).kind == "classifier"
     table = (tmp_path / "docs" / "models.md").read_text()
     assert "| `ae` | ae | plain |" in table and "models/ae/samples.png" in table

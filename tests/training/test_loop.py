@@ -9,7 +9,8 @@ import torch
 import models
 from models import draw_samples
 from models.pixels import to_unit
-from training.classifiers import train_classifier
+from training.classifiers import auxiliary_classifier, train_classifier
+from training.data import ImageData
 from training.defaults import PRESETS
 from training.evaluate import classifier_accuracy, evaluate, features, frechet_distance
 from training.ex_post import fit_class_mixture
@@ -40,6 +41,25 @@ def judges(classifier):
 
 def test_the_classifier_learns(classifier, small):
     assert classifier_accuracy(classifier, small.test) > 0.7
+
+
+def test_a_kept_auxiliary_classifier_is_trained_once_per_training_set(small, tmp_path):
+    """Kept in a folder, it is the classifier training gives, trained by the first call and loaded by every
+    later one on the same images, labels and settings (the file untouched); other labels train another."""
+    data = small.train.subset(500)
+    first = auxiliary_classifier(data, epochs=1, seed=3, kept_in=tmp_path)
+    [kept] = tmp_path.iterdir()
+    written = kept.stat().st_mtime_ns
+    again = auxiliary_classifier(data, epochs=1, seed=3, kept_in=tmp_path)
+    assert kept.stat().st_mtime_ns == written and models.load(kept).training["seconds"] > 0
+    fresh = train_classifier(data, epochs=1, seed=3)
+    for weights in (first.state_dict(), again.state_dict()):
+        assert all(torch.equal(weights[name], tensor) for name, tensor in fresh.state_dict().items())
+    auxiliary_classifier(
+        ImageData(data.images, data.labels.roll(1), data.class_names), epochs=1, seed=3, kept_in=tmp_path
+    )
+    auxiliary_classifier(data, epochs=2, seed=3, kept_in=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 3
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
