@@ -42,7 +42,11 @@ def test_every_preset_is_committed_small_and_trained_on_fashion_mnist(defaults):
 
 
 def test_the_whole_set_retrains_within_an_hour(defaults):
-    assert sum(checkpoint.training["seconds"] for checkpoint in defaults.values()) <= 3600
+    """Each preset's seconds, and once those of the auxiliary classifier kept for the second stages that share
+    it (a preset trained before it was kept counts its own critic's training in its seconds)."""
+    critics = [models.load(path).training["seconds"] for path in (CHECKPOINTS / "auxiliary").glob("*.safetensors")]
+    assert len(critics) == 1
+    assert sum(checkpoint.training["seconds"] for checkpoint in defaults.values()) + sum(critics) <= 3600
 
 
 def test_the_model_groups_above_are_the_default_set(defaults):
