@@ -135,9 +135,14 @@ def latent_map(name: str) -> Call[LatentMap]:
 
 
 def sample(
-    model: str | None, n: int, label: Label | None, seed: int | None, sampler: str | None = None
+    model: str | None,
+    n: int,
+    label: Label | None,
+    seed: int | None,
+    sampler: str | None = None,
+    temperature: float | None = None,
 ) -> Call[Sampled]:
-    params = {"model": model, "n": n, "label": label, "seed": seed, "sampler": sampler}
+    params = {"model": model, "n": n, "label": label, "seed": seed, "sampler": sampler, "temperature": temperature}
 
     def read(response: httpx.Response) -> Sampled:
         body = response.json()

@@ -60,11 +60,12 @@ class Client:
 
     def sample(
         self, model: str | None = None, n: int = 1, label: Label | None = None, seed: int | None = None,
-        sampler: str | None = None,
+        sampler: str | None = None, temperature: float | None = None,
     ) -> Sampled:  # fmt: skip
         """`n` new images; `label` (index or class name) for conditional models; a seed repeats a draw;
-        `sampler` "prior" draws from the family's prior instead of the fitted density ("ex_post")."""
-        return self._send(calls.sample(model, n, label, seed, sampler))
+        `sampler` "prior" draws from the family's prior instead of the fitted density ("ex_post");
+        `temperature` below 1 draws images more typical of their class and less varied (the server's 1 if None)."""
+        return self._send(calls.sample(model, n, label, seed, sampler, temperature))
 
     def encode(self, images: Images, model: str | None = None, labels: Sequence[Label] | None = None) -> Encoded:
         """Images (uint8 or [0, 1] floats, PIL images or file bytes) -> their codes (and, for a model with a
@@ -121,9 +122,9 @@ class AsyncClient:
 
     async def sample(
         self, model: str | None = None, n: int = 1, label: Label | None = None, seed: int | None = None,
-        sampler: str | None = None,
+        sampler: str | None = None, temperature: float | None = None,
     ) -> Sampled:  # fmt: skip
-        return await self._send(calls.sample(model, n, label, seed, sampler))
+        return await self._send(calls.sample(model, n, label, seed, sampler, temperature))
 
     async def encode(self, images: Images, model: str | None = None, labels: Sequence[Label] | None = None) -> Encoded:
         return await self._send(calls.encode(images, model, labels))

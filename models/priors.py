@@ -28,9 +28,20 @@ class Prior:
     num_labels: int = 0  # components/segments a label can choose; 0 when labels do not apply
 
     def sample(
-        self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+        self,
+        n: int,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
     ) -> torch.Tensor:
-        """Draw n codes (n, dim) on the CPU; with `labels` (n,), from those components."""
+        """Draw n codes (n, dim) on the CPU; with `labels` (n,), from those components.
+
+        `temperature` scales each draw's distance from the centre of its component (Kingma & Dhariwal 2018's
+        temperature, StyleGAN's truncation): below 1 the draws are more typical of their class and less
+        varied, 0 gives the centres themselves. The random numbers drawn do not depend on it, so a seed gives
+        the same draws at any temperature, moved toward their centres."""
+        if not math.isfinite(temperature) or temperature < 0:
+            raise PriorError(f"temperature must be a finite number >= 0, got {temperature}")
         if labels is not None:
             if not self.num_labels:
                 raise PriorError(f"the {self.name} prior has no components for a label to choose")
@@ -38,9 +49,11 @@ class Prior:
                 raise PriorError(f"expected {n} labels, got shape {tuple(labels.shape)}")
             if n and (int(labels.min()) < 0 or int(labels.max()) >= self.num_labels):
                 raise PriorError(f"labels must lie in [0, {self.num_labels}), got {labels.tolist()}")
-        return self._sample(n, labels, generator)
+        return self._sample(n, labels, generator, temperature)
 
-    def _sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
+    def _sample(
+        self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None, temperature: float
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     def _random_labels(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -58,8 +71,10 @@ class GaussianPrior(Prior):
     def __init__(self, dim: int, std: float = 1.0) -> None:
         self.dim, self.std = dim, std
 
-    def _sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
-        return self.std * torch.randn(n, self.dim, generator=generator)
+    def _sample(
+        self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None, temperature: float
+    ) -> torch.Tensor:
+        return temperature * self.std * torch.randn(n, self.dim, generator=generator)
 
     def to_metadata(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim, "std": self.std}
@@ -82,11 +97,13 @@ class MixturePrior(Prior):
         angles = 2 * math.pi * torch.arange(self.num_labels) / self.num_labels
         return self.radius * torch.stack([angles.cos(), angles.sin()], dim=1)
 
-    def _sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
+    def _sample(
+        self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None, temperature: float
+    ) -> torch.Tensor:
         if labels is None:
             labels = self._random_labels(n, generator)
-        radial = self.radius + self.radial_std * torch.randn(n, generator=generator)
-        tangential = self.tangential_std * torch.randn(n, generator=generator)
+        radial = self.radius + temperature * self.radial_std * torch.randn(n, generator=generator)
+        tangential = temperature * self.tangential_std * torch.randn(n, generator=generator)
         angles = 2 * math.pi * labels.float() / self.num_labels
         cos, sin = angles.cos(), angles.sin()
         return torch.stack([radial * cos - tangential * sin, radial * sin + tangential * cos], dim=1)
@@ -115,13 +132,18 @@ class SwissRollPrior(Prior):
         self.num_labels = num_segments
         self.scale, self.turns, self.noise = scale, turns, noise
 
-    def _sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
+    def _sample(
+        self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None, temperature: float
+    ) -> torch.Tensor:
         if labels is None:
             labels = self._random_labels(n, generator)
-        position = (labels.float() + torch.rand(n, generator=generator)) / self.num_labels  # in [0, 1)
+        within = torch.rand(n, generator=generator)  # a draw's place in its segment, pulled toward the middle
+        if temperature != 1:  # (0.5 + (x - 0.5) is not always x in floating point)
+            within = 0.5 + temperature * (within - 0.5)
+        position = (labels.float() + within) / self.num_labels  # in [0, 1)
         radius = self.scale * position.sqrt()
         angle = 2 * math.pi * self.turns * position.sqrt()
-        jitter = self.noise * torch.randn(n, 2, generator=generator) if self.noise else 0.0
+        jitter = temperature * self.noise * torch.randn(n, 2, generator=generator) if self.noise else 0.0
         return torch.stack([radius * angle.cos(), radius * angle.sin()], dim=1) + jitter
 
     def to_metadata(self) -> dict[str, Any]:
@@ -155,10 +177,12 @@ class GaussianMixtureDensity(Prior):
         except RuntimeError as error:
             raise PriorError(f"mixture covariances must be positive definite: {error}") from error
 
-    def _sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
+    def _sample(
+        self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None, temperature: float
+    ) -> torch.Tensor:
         components = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         noise = torch.randn(n, self.dim, 1, generator=generator, dtype=torch.float64)
-        draws = self.means[components] + (self._cholesky[components] @ noise).squeeze(2)
+        draws = self.means[components] + temperature * (self._cholesky[components] @ noise).squeeze(2)
         return draws.float()
 
     def to_metadata(self) -> dict[str, Any]:
@@ -187,14 +211,16 @@ class ClassMixtureDensity(Prior):
         self.dim, self.num_labels = dim, classes
         self.classes = [GaussianMixtureDensity(*parts) for parts in zip(weights, means, covariances, strict=True)]
 
-    def _sample(self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
+    def _sample(
+        self, n: int, labels: torch.Tensor | None, generator: torch.Generator | None, temperature: float
+    ) -> torch.Tensor:
         if labels is None:
             labels = self._random_labels(n, generator)
         codes = torch.empty(n, self.dim)
         for label, density in enumerate(self.classes):  # in class order, so a seed gives the same draws
             chosen = torch.nonzero(labels == label).squeeze(1)
             if len(chosen):
-                codes[chosen] = density.sample(len(chosen), generator=generator)
+                codes[chosen] = density.sample(len(chosen), generator=generator, temperature=temperature)
         return codes
 
     def to_metadata(self) -> dict[str, Any]:

@@ -28,12 +28,14 @@ def draw_codes(
     n: int,
     labels: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Codes (n, latent_dim) and labels (n,) or None to decode into n new images, on the CPU.
 
     A label reaches the image through the decoder, the prior's component, or both (see `by_label`). A
     model that samples by label, asked for no label, draws uniform labels.
     Random numbers come from `generator` on the CPU, so a seed gives the same images on any device.
+    `temperature` pulls the codes toward their components' centres (`Prior.sample`).
     """
     if labels is not None and not by_label(model, prior):
         raise ValueError(
@@ -42,7 +44,7 @@ def draw_codes(
     if labels is None and by_label(model, prior):
         labels = torch.randint(0, model.config.num_classes or prior.num_labels, (n,), generator=generator)
     labels = labels.cpu() if labels is not None else None
-    return prior.sample(n, labels if prior.num_labels else None, generator), labels
+    return prior.sample(n, labels if prior.num_labels else None, generator, temperature), labels
 
 
 @torch.no_grad()
@@ -52,9 +54,10 @@ def draw_samples(
     n: int,
     labels: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    temperature: float = 1.0,
 ) -> Samples:
     """Draw n images; `labels` (n,) chooses their classes where the model samples by label."""
-    latents, labels = draw_codes(model, prior, n, labels, generator)
+    latents, labels = draw_codes(model, prior, n, labels, generator, temperature)
     device = next(model.parameters()).device
     logits = model.decode(latents.to(device), labels.to(device) if labels is not None else None)
     return Samples(latents, labels, model.images_from_logits(logits))

@@ -52,6 +52,7 @@ class SampleCall(NamedTuple):
     seed: int | None
     density: Prior
     grid: bool
+    temperature: float
 
 
 def _leased(request: Request, name: str | None) -> ServedModel:
@@ -131,6 +132,16 @@ async def sample_call(
             examples=["prior"],
         ),
     ] = None,
+    temperature: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=2,
+            description="scales each draw's distance from the centre of its class's component: below 1, images "
+            "more typical of their class and less varied (0: the centres); the same seed moves the same draws",
+            examples=[0.8],
+        ),
+    ] = 1.0,
 ) -> SampleCall:
     _count(n, request)
     served = _leased(request, model)
@@ -143,7 +154,7 @@ async def sample_call(
             422, f"model {served.name} is not conditional (sampling from its {density.name}); leave label out"
         )
     labels = _labels(served, [label] * n, n, needed=True, what="sample") if label is not None else None
-    return SampleCall(served, n, labels, seed, density, format == "png")
+    return SampleCall(served, n, labels, seed, density, format == "png", temperature)
 
 
 UploadModel = Annotated[

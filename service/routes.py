@@ -272,10 +272,11 @@ async def decode(call: Decoding, request: Request) -> Response:
 async def sample(call: Sampling, request: Request) -> Response:
     served, catalog = call.served, request.app.state.catalog
     watch = ClientWatch(request)
-    drawn = await through_worker(
-        watch,
-        served.worker.sample(call.n, call.labels, call.seed, call.density, png=not call.grid, waiting=watch.start),
-    )
+    sampling = served.worker.sample(
+        call.n, call.labels, call.seed, call.density, temperature=call.temperature, png=not call.grid,
+        waiting=watch.start,
+    )  # fmt: skip
+    drawn = await through_worker(watch, sampling)
     if call.grid:
         assert drawn.images is not None
         return await answers.png_grid(catalog, served, drawn.images)

@@ -175,14 +175,16 @@ class ModelWorker:
         seed: int | None,
         density: Prior,
         *,
+        temperature: float = 1.0,
         png: bool = False,
         waiting: Waiting = None,
     ) -> Sampled:
-        """n images drawn from `density` (or their PNGs if `png`); the same seed gives the same images."""
+        """n images drawn from `density` at `temperature` (or their PNGs if `png`); the same seed gives the same
+        images."""
         seed = secrets.randbits(63) if seed is None else seed
         generator = torch.Generator().manual_seed(seed)
         label_tensor = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
-        codes, drawn_labels = draw_codes(self.model, density, n, label_tensor, generator)
+        codes, drawn_labels = draw_codes(self.model, density, n, label_tensor, generator, temperature)
         decoder_labels = (
             drawn_labels.tolist() if drawn_labels is not None and self.model.takes_labels_to_decode else None
         )

@@ -234,6 +234,7 @@ async function drawSample(event) {
   const params = new URLSearchParams({ model: m.name, n: $("#sample-n").value });
   const seed = $("#sample-seed").value.trim();
   if (seed !== "") params.set("seed", seed);
+  if (Number($("#sample-temperature").value) !== 1) params.set("temperature", $("#sample-temperature").value);
   if (m.conditional && $("#sample-class").value !== "") params.set("label", $("#sample-class").value);
   const drawn = await api(`/sample?${params}`);
   $("#sample-seed").value = drawn.seed;

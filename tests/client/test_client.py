@@ -38,6 +38,10 @@ def test_sample_gives_uint8_images_and_the_same_seed_the_same_images(aeserve):
     assert drawn.labels == [8, 8, 8] and drawn.seed == 7 and drawn.model == "cvae"
     assert np.array_equal(aeserve.sample("cvae", n=3, label=8, seed=7).images, drawn.images)
     assert not np.array_equal(aeserve.sample("cvae", n=3, label=8, seed=8).images, drawn.images)
+    # from cvae's prior, N(0, I), the same seed at temperature 0.5 gives the codes halved
+    prior = aeserve.sample("cvae", n=3, label=8, seed=7, sampler="prior")
+    cooler = aeserve.sample("cvae", n=3, label=8, seed=7, sampler="prior", temperature=0.5)
+    np.testing.assert_allclose(cooler.latents, prior.latents / 2, atol=1e-6)
 
 
 def test_decoding_a_sample_s_codes_gives_its_images_back(aeserve):

@@ -110,6 +110,63 @@ def test_metadata_round_trip_gives_identical_draws(prior):
     assert torch.equal(first, second)
 
 
+PRIORS = {
+    "gaussian": GaussianPrior(3, 0.5),
+    "mixture": MixturePrior(6, radius=2.0),
+    "swiss_roll": SwissRollPrior(4, scale=2.5, noise=0.2),
+    "gaussian_mixture": GaussianMixtureDensity(
+        torch.tensor([1.0, 3.0]), torch.tensor([[0.0, 0.0, 0.0], [5.0, 5.0, 5.0]]), torch.eye(3).repeat(2, 1, 1) * 0.3
+    ),
+    "class_mixture": ClassMixtureDensity(
+        torch.ones(4, 2), 4 * torch.arange(8.0).reshape(4, 2, 1).expand(4, 2, 3), torch.eye(3).repeat(4, 2, 1, 1) * 0.3
+    ),
+}
+
+
+def _centres(name: str, prior, draws: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """The centre of the component each draw came from: for a mixture, the nearest of its label's means."""
+    if name == "gaussian":
+        return torch.zeros_like(draws)
+    if name == "mixture":
+        return prior.component_means()[labels]
+    if name == "swiss_roll":  # the middle of the label's segment
+        root = ((labels + 0.5) / prior.num_labels).sqrt()
+        angle = 2 * math.pi * prior.turns * root
+        return prior.scale * root[:, None] * torch.stack([angle.cos(), angle.sin()], dim=1)
+    if name == "gaussian_mixture":
+        means = prior.means.float().expand(len(draws), -1, -1)
+    else:
+        means = torch.stack([density.means.float() for density in prior.classes])[labels]
+    nearest = (draws[:, None] - means).norm(dim=2).argmin(1)
+    return means[torch.arange(len(draws)), nearest]
+
+
+@pytest.mark.parametrize("name", list(PRIORS))
+def test_temperature_scales_each_draw_s_distance_from_its_component_s_centre(name):
+    """The same seed at temperature t gives the same draws, moved toward their centres: at 0.5 the mean distance
+    is half of that at 1, at 0 the draws are the centres."""
+    prior = PRIORS[name]
+    labels = torch.arange(len(PRIORS)).remainder(prior.num_labels).repeat(400) if prior.num_labels else None
+    n = 2000
+
+    def distance(temperature: float) -> float:
+        draws = prior.sample(n, labels, torch.Generator().manual_seed(5), temperature=temperature)
+        return float((draws - _centres(name, prior, draws, labels)).norm(dim=1).mean())
+
+    full, half, none = distance(1.0), distance(0.5), distance(0.0)
+    assert full > 0.05
+    assert half == pytest.approx(full / 2, rel=0.02 if name != "swiss_roll" else 0.15)
+    assert none == pytest.approx(0.0, abs=1e-5)
+    default = prior.sample(n, labels, torch.Generator().manual_seed(5))
+    assert torch.equal(default, prior.sample(n, labels, torch.Generator().manual_seed(5), temperature=1.0))
+
+
+@pytest.mark.parametrize("temperature", [-0.5, math.nan, math.inf])
+def test_a_temperature_below_0_or_not_finite_is_refused(temperature):
+    with pytest.raises(PriorError, match="temperature must be a finite number >= 0"):
+        GaussianPrior(2).sample(3, temperature=temperature)
+
+
 def test_bad_metadata_says_what_is_wrong():
     with pytest.raises(PriorError, match="unknown prior"):
         prior_from_metadata({"name": "uniform"})

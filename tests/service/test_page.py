@@ -110,6 +110,14 @@ def test_sampling_a_class_shows_that_many_images_of_it(page, screenshots):
     view.get_by_role("button", name="Draw").click()
     expect(page.locator("#sample-grid img").first).not_to_have_attribute("src", first)
     page.screenshot(path=screenshots / "sample.png", full_page=True)
+    # at temperature 0 every draw is the centre of one of the class's three Gaussians: three images at most
+    warm = image_of(page, "#sample-grid img >> nth=0")
+    view.get_by_label("Temperature").fill("0")
+    view.get_by_role("button", name="Draw").click()
+    expect(page.locator("#sample-grid img").first).not_to_have_attribute("src", warm)
+    expect(figures).to_have_count(12)
+    sources = {image_of(page, f"#sample-grid img >> nth={i}") for i in range(12)}
+    assert 1 <= len(sources) <= 3
     no_console_errors(page)
 
 

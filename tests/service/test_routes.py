@@ -240,6 +240,21 @@ async def test_a_model_with_an_ex_post_sampler_draws_each_label_from_its_class_a
     assert refused.status_code == 422 and "not conditional" in refused.json()["detail"]
 
 
+async def test_a_lower_temperature_draws_the_same_codes_closer_to_their_class_s_centres(client):
+    def latents(temperature):
+        params = {"model": "tiny-ae", "n": 6, "label": "two", "seed": 9, "temperature": temperature}
+        return client.get("/sample", params=params)
+
+    full, half, centres = [np.array((await latents(t)).json()["latents"]) for t in (1, 0.5, 0)]
+    assert np.allclose(half, (full + centres) / 2, atol=1e-5)  # halfway between each draw and its centre
+    assert not np.allclose(full, centres, atol=1e-3)
+    default = (await client.get("/sample", params={"model": "tiny-ae", "n": 6, "label": "two", "seed": 9})).json()
+    assert np.array_equal(np.array(default["latents"]), full)
+    for bad in (-0.1, 2.5, "warm"):
+        refused = await latents(bad)
+        assert refused.status_code == 422 and "temperature" in refused.json()["detail"], bad
+
+
 async def test_asking_for_an_ex_post_sampler_a_model_lacks_is_a_422(client):
     response = await client.get("/sample", params={"model": "tiny-vae", "sampler": "ex_post"})
     assert response.status_code == 422 and "has no ex-post sampler" in response.json()["detail"]
