@@ -137,8 +137,9 @@ async def sample_call(
         Query(
             ge=0,
             le=2,
-            description="scales each draw's distance from the centre of its class's component: below 1, images "
-            "more typical of their class and less varied (0: the centres); the same seed moves the same draws",
+            description="scales each draw's distance from the centre of the component (Gaussian or segment) it "
+            "comes from: below 1, images more typical and less varied (0: the centres); the same seed moves the "
+            "same draws",
             examples=[0.8],
         ),
     ] = 1.0,
