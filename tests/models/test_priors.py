@@ -145,9 +145,8 @@ def _centres(name: str, prior, draws: torch.Tensor, labels: torch.Tensor | None)
 def test_temperature_scales_each_draw_s_distance_from_its_component_s_centre(name):
     """The same seed at temperature t gives the same draws, moved toward their centres: at 0.5 the mean distance
     is half of that at 1, at 0 the draws are the centres."""
-    prior = PRIORS[name]
-    labels = torch.arange(len(PRIORS)).remainder(prior.num_labels).repeat(400) if prior.num_labels else None
-    n = 2000
+    prior, n = PRIORS[name], 2000
+    labels = torch.arange(n) % prior.num_labels if prior.num_labels else None  # every component alike
 
     def distance(temperature: float) -> float:
         draws = prior.sample(n, labels, torch.Generator().manual_seed(5), temperature=temperature)
