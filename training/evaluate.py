@@ -12,8 +12,10 @@ something across data sets.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,11 @@ from training.data import ImageData
 log = logging.getLogger(__name__)
 BATCH = 500
 PRDC_K = 5  # Naeem et al.'s choice; with 5,000 real and 5,000 generated images
+# what a judge made of the reference images (the real ones, the noise), by the digest of its weights and theirs:
+# the same for every model evaluated against them, and `defaults` evaluates ten (four of a model's six judge
+# passes were these); a few entries, each a feature matrix
+_REFERENCES: OrderedDict[bytes, tuple[np.ndarray, torch.Tensor]] = OrderedDict()
+_REFERENCES_KEPT = 8
 
 
 def classifier_accuracy(classifier: Classifier, data: ImageData) -> float:
@@ -47,6 +54,21 @@ def judged(classifier: Classifier, images: torch.Tensor) -> tuple[np.ndarray, to
         feature_chunks.append(chunk.cpu())
         class_chunks.append(classifier.head(chunk).argmax(1).cpu())
     return torch.cat(feature_chunks).double().numpy(), torch.cat(class_chunks)
+
+
+def judged_reference(classifier: Classifier, images: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+    """`judged`, remembered for images every model is compared with: computed once for the same weights and
+    images (a digest of both, so a judge trained further or other images are judged afresh)."""
+    digest = hashlib.blake2b(digest_size=32)
+    for tensor in [*classifier.state_dict().values(), images]:
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    key = digest.digest()
+    if key not in _REFERENCES:
+        _REFERENCES[key] = judged(classifier, images)
+        if len(_REFERENCES) > _REFERENCES_KEPT:
+            _REFERENCES.popitem(last=False)
+    _REFERENCES.move_to_end(key)
+    return _REFERENCES[key]
 
 
 def features(classifier: Classifier, images: torch.Tensor) -> np.ndarray:
@@ -115,7 +137,8 @@ def evaluate(
     requested = requested if judge_labels else None
     figures |= {"sampled_from": density.name, "samples": num_samples, "prdc_k": PRDC_K}
     real = data.subset(num_samples)
-    noise = torch.rand(real.images.shape, generator=generator)  # the same noise reference for every judge
+    # the same noise reference for every judge, and for every model: its own generator
+    noise = torch.rand(real.images.shape, generator=torch.Generator().manual_seed(seed))
     figures["spaces"] = {name: sample_figures(samples, requested, real, judge, noise) for name, judge in judges.items()}
     return figures
 
@@ -131,9 +154,11 @@ def sample_figures(
     distance and its ratio to that of the `noise` images, precision/recall/density/coverage; and for images drawn
     for `labels`, the share the judge assigns to their label, overall, per class and as a confusion matrix
     (rows: the label asked for; columns: the class the judge sees), beside its accuracy on the real images."""
-    real_images = to_unit(real.images)
-    (real_features, real_predicted), (image_features, predicted) = judged(judge, real_images), judged(judge, images)
-    figures: dict[str, Any] = frechet_figures(image_features, real_features, features(judge, noise))
+    (real_features, real_predicted), (image_features, predicted) = (
+        judged_reference(judge, to_unit(real.images)),
+        judged(judge, images),
+    )
+    figures: dict[str, Any] = frechet_figures(image_features, real_features, judged_reference(judge, noise)[0])
     figures |= precision_recall(real_features, image_features)
     if labels is not None:
         classes = len(real.class_names)

@@ -4,14 +4,16 @@ a lower precision than sharp ones, real images their judge's own accuracy, and a
 their label the chance label accuracy."""
 
 import ast
+import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
 
 import models
-from training.evaluate import classifier_accuracy, evaluate, sample_figures
+from training.evaluate import classifier_accuracy, evaluate, judged, judged_reference, sample_figures
 from training.run import JUDGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +75,18 @@ def test_real_images_get_the_judges_own_accuracy_as_label_accuracy(fashion, halv
     assert scores["label_accuracy"] == pytest.approx(classifier_accuracy(judge, real))
     assert scores["label_accuracy_ratio"] == pytest.approx(1.0)
     assert sum(map(sum, scores["confusion"])) == N and len(scores["label_accuracy_per_class"]) == 10
+
+
+def test_the_reference_images_are_judged_once_and_afresh_for_other_weights_or_images(halves, judge):
+    real = halves[0].images[:200].float() / 255
+    remembered = judged_reference(judge, real)[0]
+    assert judged_reference(judge, real.clone())[0] is remembered  # the same weights and images: not judged again
+    assert np.array_equal(remembered, judged(judge, real)[0])
+    assert judged_reference(judge, real[:100])[0].shape[0] == 100
+    trained_further = copy.deepcopy(judge)
+    with torch.no_grad():
+        next(trained_further.parameters()).mul_(2)
+    assert not np.allclose(judged_reference(trained_further, real)[0], remembered)
 
 
 def test_a_model_that_ignores_its_label_scores_chance_label_accuracy(fashion, judge):
