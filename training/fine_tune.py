@@ -83,6 +83,7 @@ def fine_tune_decoder(
         discriminator_optimiser = torch.optim.Adam(
             discriminator.parameters(), lr=config.adversary_learning_rate, betas=(0.5, 0.999)
         )
+    latents, head_labels = _frozen_codes(model, data, device)
     history = []
     for epoch in range(config.epochs):
         started = time.perf_counter()
@@ -92,12 +93,10 @@ def fine_tune_decoder(
         for indices in tqdm(batches, desc=f"fine-tune {epoch + 1}/{config.epochs}", leave=False, disable=None):
             images = to_unit(data.images[indices].to(device))
             labels = data.labels[indices].to(device)
-            with torch.no_grad():
-                encoding = model.encode(images, labels if model.takes_labels_to_encode else None)
             decoder_labels = labels if model.takes_labels_to_decode else None
-            if encoding.class_logits is not None:  # a categorical head reconstructs from y, as it was trained to
-                decoder_labels = torch.softmax(encoding.class_logits, dim=1)
-            reconstruction = reconstruction_loss(model.decode(encoding.latents, decoder_labels), images)
+            if head_labels is not None:  # a categorical head reconstructs from y, as it was trained to
+                decoder_labels = head_labels[indices]
+            reconstruction = reconstruction_loss(model.decode(latents[indices], decoder_labels), images)
             drawn = auxiliary_labels(labels)
             drawn_codes = density.sample(len(drawn), drawn.cpu(), generator).to(device)
             drawn_logits = model.decode(drawn_codes, drawn if model.takes_labels_to_decode else None)
@@ -129,3 +128,20 @@ def fine_tune_decoder(
         history.append(stats)
     model.eval()
     return history
+
+
+@torch.no_grad()
+def _frozen_codes(
+    model: Autoencoder, data: ImageData, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Every image's code (a VAE's posterior mean) and, for a categorical head, its y probabilities: the encoder
+    is frozen in eval mode, so they are the same in every epoch and are computed once, not once a batch."""
+    latents, head_labels = [], []
+    for start in range(0, len(data), 1000):
+        images = to_unit(data.images[start : start + 1000].to(device))
+        labels = data.labels[start : start + 1000].to(device)
+        encoding = model.encode(images, labels if model.takes_labels_to_encode else None)
+        latents.append(encoding.latents)
+        if encoding.class_logits is not None:
+            head_labels.append(torch.softmax(encoding.class_logits, dim=1))
+    return torch.cat(latents), torch.cat(head_labels) if head_labels else None
