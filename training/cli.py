@@ -18,7 +18,7 @@ from training.data import MNIST_BASE_URL, hold_out_validation, load_splits
 from training.defaults import PRESETS
 from training.report import write_models_table
 from training.run import judges_for, reevaluate, train_to_checkpoint, with_overrides
-from training.study import run_study
+from training.study import PARTS, run_study
 
 log = logging.getLogger("training")
 
@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="label-prior AAE: share of codes the discriminator sees without their label",
     )
+    hyper.add_argument(
+        "--neighbours",
+        type=int,
+        help="categorical AAE: y agrees with one of each image's K nearest training images in pixel space (0: none)",
+    )
     hyper.add_argument("--seed", type=int)
     _common_arguments(train)
 
@@ -123,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     study.add_argument("--split", choices=["validation", "test"], default="test")
     study.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    study.add_argument(
+        "--parts", choices=PARTS, nargs="+", default=list(PARTS), help="rerun only these; keep the rest from --out"
+    )
     study.add_argument("--ae", type=Path, default=Path("checkpoints/ae.safetensors"), help="the plain AE for k-means")
     study.add_argument("--out", type=Path, default=Path("docs/benchmarks/semi-supervised.json"))
     study.add_argument("--doc", type=Path, default=Path("docs/semi-supervised.md"), help="the figures as markdown")
@@ -146,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         validation=splits.validation and splits.validation.subset(args.eval_limit),
     )  # fmt: skip
     if args.command == "study":
-        report = run_study(splits, args.split, args.seeds, args.ae, args.out, args.doc)
+        report = run_study(splits, args.split, args.seeds, args.ae, args.out, args.doc, tuple(args.parts))
         print(json.dumps(report["summary"], indent=1))
         return
     # under torchrun only rank 0 evaluates and writes; the others just train their shard
@@ -162,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
             {"latent_dim": args.latent_dim, "architecture": args.architecture, "hidden": args.hidden},
             {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
              "auxiliary_weight": args.auxiliary_weight, "unlabelled_fraction": args.unlabelled_fraction,
-             "seed": args.seed},
+             "neighbours": args.neighbours, "seed": args.seed},
         )  # fmt: skip
         out = args.out or Path("checkpoints") / f"{args.model}.safetensors"
         figures = train_to_checkpoint(

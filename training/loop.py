@@ -26,6 +26,7 @@ from tqdm import tqdm
 from models import Autoencoder, Classifier, ClassifierConfig, Prior
 from models.pixels import to_unit
 from training.data import ImageData
+from training.neighbours import nearest_neighbours
 from training.phases import phases_for
 from training.steps import Batch
 
@@ -41,8 +42,9 @@ class TrainConfig:
     generator_learning_rate: float = 1e-3  # Adam, AAE encoder fooling the discriminator
     auxiliary_weight: float = 0.0  # weight of the auxiliary classifier's loss on prior draws (0: no classifier)
     unlabelled_fraction: float = 0.0  # label-prior AAE: share of codes the discriminator sees as "no label"
-    labelled_learning_rate: float = 1e-3  # Adam, the semi-supervised phase (categorical AAE with labels)
+    labelled_learning_rate: float = 1e-3  # Adam, the semi-supervised and neighbour phases (categorical AAE)
     category_balance: float = 0.0  # categorical AAE: weight of the batch's mean y's divergence from uniform
+    neighbours: int = 0  # categorical AAE: y agrees with one of each image's k nearest in pixel space (0: no phase)
     only_phases: tuple[str, ...] = ()  # run just these phases (training.phases names); empty: all of them
     seed: int = 0
 
@@ -81,12 +83,14 @@ def train(
             ClassifierConfig(image_shape=model.config.image_shape, num_classes=model.config.num_classes)
         )
         auxiliary.to(device).train()
+    neighbours = (data, nearest_neighbours(data, config.neighbours)) if model.classifies and config.neighbours else None
     phases = phases_for(
         model, prior, learning_rate=config.learning_rate, generator_learning_rate=config.generator_learning_rate,
         discriminator_learning_rate=config.discriminator_learning_rate, auxiliary=auxiliary,
         auxiliary_weight=config.auxiliary_weight, unlabelled_fraction=config.unlabelled_fraction,
         labelled_learning_rate=config.labelled_learning_rate, category_balance=config.category_balance,
         labelled=data.labelled() if model.classifies else None, batch_size=config.batch_size,
+        neighbours=neighbours,
     )  # fmt: skip
     if unknown := set(config.only_phases) - {phase.name for phase in phases}:
         raise ValueError(f"no phase {sorted(unknown)} in this {model.kind}; its phases: {[p.name for p in phases]}")
@@ -152,7 +156,7 @@ def train(
             batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=None if rank == 0 else True
         )
         for step, indices in enumerate(progress, start=1):
-            batch = Batch(to_unit(data.images[indices].to(device)), data.labels[indices].to(device), generator)
+            batch = Batch(to_unit(data.images[indices].to(device)), data.labels[indices].to(device), generator, indices)
             stats: dict[str, torch.Tensor] = {}
             for loss_of, optimiser in zip(losses, optimisers, strict=True):
                 loss, phase_stats = loss_of(batch)

@@ -12,6 +12,7 @@ families is only the list built here:
 | category discriminator | one-hot draws = real, y's softmax = fake | category discriminator | categorical AAE |
 | category generator | y's softmax passes for a one-hot draw (+ batch mean near uniform) | encoder | categorical AAE |
 | labelled | cross-entropy of y on a labelled mini-batch | encoder | categorical AAE given labels |
+| neighbours | y agrees with a nearest neighbour's in pixel space (+ mean near uniform) | encoder | `neighbours > 0` |
 
 The paper's (Makhzani et al. 2015) three phases per mini-batch are the reconstruction, the regularisation
 (both adversaries, each with its generator step) and the semi-supervised one.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from models import AAE, Autoencoder, Classifier, Prior
@@ -32,6 +34,7 @@ from training.steps import (
     DiscriminatorStep,
     GeneratorStep,
     LabelledStep,
+    NeighbourStep,
     ReconstructionStep,
 )
 
@@ -61,6 +64,7 @@ def phases_for(
     category_balance: float = 0.0,
     labelled: ImageData | None = None,
     batch_size: int = 128,
+    neighbours: tuple[ImageData, torch.Tensor] | None = None,
 ) -> list[Phase]:
     """The phases that train `model`, in the order they run on each mini-batch."""
     phases = [
@@ -87,5 +91,8 @@ def phases_for(
             ]  # fmt: skip
             if labelled is not None and len(labelled):
                 phases.append(Phase("labelled", LabelledStep(model, labelled, batch_size), (model.encoder,),
+                                    labelled_learning_rate))  # fmt: skip
+            if neighbours is not None:
+                phases.append(Phase("neighbours", NeighbourStep(model, *neighbours, category_balance), (model.encoder,),
                                     labelled_learning_rate))  # fmt: skip
     return phases

@@ -28,6 +28,7 @@ class Batch(NamedTuple):
     images: torch.Tensor  # (B, C, H, W) float in [0, 1], on the training device
     labels: torch.Tensor  # (B,) int64; -1 where an image's label is not used (semi-supervised, clustering)
     generator: torch.Generator  # CPU random numbers for prior draws: the same on any device
+    indices: torch.Tensor | None = None  # (B,) the images' positions in the training data (the neighbour phase)
 
 
 class ReconstructionStep(nn.Module):
@@ -45,7 +46,7 @@ class ReconstructionStep(nn.Module):
         self.model, self.prior, self.auxiliary, self.auxiliary_weight = model, prior, auxiliary, auxiliary_weight
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
-        model, (images, labels, generator), stats = self.model, batch, {}
+        model, images, labels, generator, stats = self.model, batch.images, batch.labels, batch.generator, {}
         if isinstance(model, VAE):
             output = model(images, labels if model.takes_labels_to_encode else None)
             loss, stats["reconstruction"], stats["kl"] = vae_loss(
@@ -109,7 +110,7 @@ class DiscriminatorStep(nn.Module):
         self.model, self.prior, self.unlabelled_fraction = model, prior, unlabelled_fraction
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
-        images, labels, generator = batch
+        images, labels, generator = batch.images, batch.labels, batch.generator
         slots = label_slots(self.model, labels, self.unlabelled_fraction, generator)
         prior_labels = None
         if slots is not None:
@@ -132,7 +133,7 @@ class GeneratorStep(nn.Module):
         self.model, self.unlabelled_fraction = model, unlabelled_fraction
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
-        images, labels, generator = batch
+        images, labels, generator = batch.images, batch.labels, batch.generator
         slots = label_slots(self.model, labels, self.unlabelled_fraction, generator)
         loss = generator_loss(self.model.discriminate(self.model.encode(images, labels).latents, slots))
         return loss, {"generator": loss}
@@ -184,8 +185,7 @@ class CategoryGeneratorStep(nn.Module):
         loss = generator_loss(self.model.discriminate_categories(probabilities))
         stats = {"category_generator": loss}
         if self.balance:
-            marginal = probabilities.mean(0)
-            stats["imbalance"] = (marginal * torch.log(marginal * len(marginal) + 1e-8)).sum()
+            stats["imbalance"] = imbalance(probabilities)
             loss = loss + self.balance * stats["imbalance"]
         return loss, stats
 
@@ -207,6 +207,35 @@ class LabelledStep(nn.Module):
         assert logits is not None, "the labelled phase needs a categorical head"
         loss = F.cross_entropy(logits, self.labelled.labels[chosen].to(logits.device))
         return loss, {"labelled": loss}
+
+
+class NeighbourStep(nn.Module):
+    """y agrees between an image and one of its nearest neighbours in pixel space (`training.neighbours`), both
+    shifted and mirrored at random: the loss is minus the log of the chance that both fall in the same class
+    (SCAN's consistency term, Van Gansbeke et al. 2020). It needs no label, and pulls the classes along the
+    images' neighbourhoods rather than across them; its own balance term (as the category generator's) keeps it
+    from putting everything in one class."""
+
+    def __init__(self, model: AAE, data: ImageData, neighbours: torch.Tensor, balance: float) -> None:
+        super().__init__()
+        self.model, self.data, self.neighbours, self.balance = model, data, neighbours, balance
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
+        assert batch.indices is not None, "the neighbour phase needs the images' positions in the training data"
+        choice = torch.randint(0, self.neighbours.shape[1], (len(batch.indices),), generator=batch.generator)
+        partners = self.neighbours[batch.indices.cpu(), choice]
+        both = torch.cat([batch.images.cpu(), to_unit(self.data.images[partners])])
+        probabilities = class_probabilities(self.model, shift_and_mirror(both, batch.generator).to(batch.images.device))
+        anchors, others = probabilities.chunk(2)
+        stats = {"neighbours": -torch.log((anchors * others).sum(1).clamp_min(1e-7)).mean()}
+        stats["neighbour_imbalance"] = imbalance(probabilities)
+        return stats["neighbours"] + self.balance * stats["neighbour_imbalance"], stats
+
+
+def imbalance(probabilities: torch.Tensor) -> torch.Tensor:
+    """The KL divergence of the batch's mean y from the uniform distribution: 0 when every class is as likely."""
+    marginal = probabilities.mean(0)
+    return (marginal * torch.log(marginal * len(marginal) + 1e-8)).sum()
 
 
 def class_probabilities(model: Autoencoder, images: torch.Tensor) -> torch.Tensor:

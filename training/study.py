@@ -7,6 +7,8 @@ For each seed, in one run:
 - clustering AAE with 16 and 30 clusters, beside k-means with as many clusters on pixels and on the plain
   AE's codes (`checkpoints/ae.safetensors`).
 Figures on one split (validation while choosing settings, test to report), mean and std over the seeds.
+Either part can be rerun alone (after a change to its preset): the other part's runs are then kept from the
+report already written, if it was on the same split and seeds.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from training.run import build
 
 log = logging.getLogger(__name__)
 
+PARTS = ("semi-supervised", "clustering")
 LABELS_PER_CLASS = (10, 100)
 CLUSTERS = (16, 30)
 # Makhzani et al. 2015, MNIST test error (%): semi-supervised (Table 2) and unsupervised clustering (Table 3)
@@ -71,29 +74,33 @@ def clustering(
 
 
 def run_study(
-    splits: Splits, split: str, seeds: list[int], ae_path: Path, out: Path, doc: Path | None = None
+    splits: Splits,
+    split: str,
+    seeds: list[int],
+    ae_path: Path,
+    out: Path,
+    doc: Path | None = None,
+    parts: tuple[str, ...] = PARTS,
 ) -> dict[str, Any]:
-    """Every figure of the study on `split`, per seed and summarised; written to `out` as JSON, and as markdown
-    to `doc` if given."""
+    """Every figure of the study's `parts` on `split`, per seed and summarised, beside the other part's kept
+    from `out`; written to `out` as JSON, and as markdown to `doc` if given."""
     data = splits.test if split == "test" else splits.validation
     assert data is not None, "hold out a validation split first"
     ae = models.load(ae_path).model
     assert isinstance(ae, Autoencoder) and not ae.classifies, f"{ae_path} is not a plain autoencoder"
-    started = time.perf_counter()
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for seed in seeds:
-        for per_class in LABELS_PER_CLASS:
-            result = semi_supervised(PRESETS["aae-semisupervised"], splits, data, per_class, seed)
-            runs.setdefault(f"{per_class * len(data.class_names)} labels", []).append(result)
-            log.info("seed %d, %d per class: %s", seed, per_class, result)
-        for clusters in CLUSTERS:
-            result = clustering(PRESETS["aae-clusters"], splits, data, clusters, seed, ae)
-            runs.setdefault(f"{clusters} clusters", []).append(result)
-            log.info("seed %d, %d clusters: %s", seed, clusters, result)
+    runs, seconds = _kept(out, split, seeds, [part for part in PARTS if part not in parts])
+    for part in parts:
+        started = time.perf_counter()
+        for seed in seeds:
+            for setting, result in _part(part, splits, data, seed, ae):
+                runs.setdefault(setting, []).append(result)
+                log.info("seed %d, %s: %s", seed, setting, result)
+        seconds[part] = round(time.perf_counter() - started)
+    runs = {setting: runs[setting] for setting in _settings(data)}
     report = {
         "split": split,
         "seeds": seeds,
-        "seconds": round(time.perf_counter() - started),
+        "seconds": {part: seconds.get(part) for part in PARTS},
         "summary": {name: _summary(results) for name, results in runs.items()},
         "runs": runs,
         "paper_mnist_error_percent": PAPER_MNIST,
@@ -103,6 +110,46 @@ def run_study(
     if doc is not None:
         doc.write_text(markdown(report))
     return report
+
+
+def _part(part: str, splits: Splits, data: ImageData, seed: int, ae: Autoencoder) -> list[tuple[str, dict[str, Any]]]:
+    """One seed's runs of one part of the study, each under its setting's name ("1000 labels", "30 clusters")."""
+    if part == "semi-supervised":
+        return [
+            (f"{per_class * len(data.class_names)} labels",
+             semi_supervised(PRESETS["aae-semisupervised"], splits, data, per_class, seed))
+            for per_class in LABELS_PER_CLASS
+        ]  # fmt: skip
+    return [
+        (f"{clusters} clusters", clustering(PRESETS["aae-clusters"], splits, data, clusters, seed, ae))
+        for clusters in CLUSTERS
+    ]
+
+
+def _settings(data: ImageData) -> list[str]:
+    return [f"{per_class * len(data.class_names)} labels" for per_class in LABELS_PER_CLASS] + [
+        f"{clusters} clusters" for clusters in CLUSTERS
+    ]
+
+
+def _kept(
+    out: Path, split: str, seeds: list[int], parts: list[str]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int | None]]:
+    """The runs (and seconds) of `parts` from the report in `out`, which must be on the same split and seeds."""
+    if not parts:
+        return {}, {}
+    if not out.exists():
+        raise ValueError(f"no earlier report {out} to keep the {' and '.join(parts)} part from: run every part")
+    earlier = json.loads(out.read_text())
+    if (earlier["split"], earlier["seeds"]) != (split, seeds):
+        raise ValueError(
+            f"{out} is on the {earlier['split']} split with seeds {earlier['seeds']}, not {split} with {seeds}: "
+            "run every part"
+        )
+    suffix = {"semi-supervised": " labels", "clustering": " clusters"}
+    runs = {name: results for name, results in earlier["runs"].items() if any(name.endswith(suffix[p]) for p in parts)}
+    seconds = earlier["seconds"] if isinstance(earlier["seconds"], dict) else {}  # one total, before parts
+    return runs, {part: seconds.get(part) for part in parts}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -118,8 +165,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Written by `python -m training study` (`training/study.py`); every figure is measured in that one run",
         f"on the Fashion-MNIST **{report['split']}** split, mean ± std over seeds {', '.join(map(str, seeds))} (each",
-        f"seed its own labelled subset, weights and data order), in {report['seconds']} s on 2 CPU cores. The raw",
-        "figures: [benchmarks/semi-supervised.json](benchmarks/semi-supervised.json).",
+        f"seed its own labelled subset, weights and data order), on 2 CPU cores ({_timing(report['seconds'])}).",
+        "The raw figures: [benchmarks/semi-supervised.json](benchmarks/semi-supervised.json).",
         "",
         "## Semi-supervised: test accuracy of y's argmax",
         "",
@@ -180,6 +227,12 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _timing(seconds: dict[str, int | None]) -> str:
+    """ "semi-supervised 1200 s, clustering 1100 s"; a part kept from a report that timed only the whole run
+    says so."""
+    return ", ".join(f"{part} {'in an earlier run' if s is None else f'{s} s'}" for part, s in seconds.items())
 
 
 def _trained(preset: ModelPreset, splits: Splits) -> Autoencoder:

@@ -1,6 +1,7 @@
 """The semi-supervised and clustering AAEs: their phases, what they learn, and how they are scored."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -21,9 +22,10 @@ from training.data import ImageData, keep_labels
 from training.defaults import PRESETS
 from training.ex_post import fit_class_mixture
 from training.loop import train
+from training.neighbours import nearest_neighbours
 from training.phases import phases_for
 from training.run import build
-from training.study import PAPER_MNIST, _summary, markdown
+from training.study import PAPER_MNIST, _kept, _summary, markdown
 
 
 def test_each_family_trains_through_its_phases_as_data(small):
@@ -47,6 +49,37 @@ def test_each_family_trains_through_its_phases_as_data(small):
             "reconstruction", "discriminator", "generator", "category discriminator", "category generator", "labelled",
         ],
     }  # fmt: skip
+
+
+def test_nearest_neighbours_are_other_images_of_the_same_kind():
+    generator = torch.Generator().manual_seed(0)
+    stripes = torch.zeros(1, 28, 28).index_fill_(2, torch.arange(0, 28, 4), 200)
+    kinds = torch.stack([stripes, stripes.transpose(1, 2), torch.full((1, 28, 28), 100.0)])
+    labels = torch.arange(300) % 3
+    noisy = (kinds[labels] + 40 * torch.randn(300, 1, 28, 28, generator=generator)).clamp(0, 255).to(torch.uint8)
+    neighbours = nearest_neighbours(ImageData(noisy, labels, ["across", "down", "grey"]), k=5)
+    assert neighbours.shape == (300, 5)
+    assert (neighbours != torch.arange(300)[:, None]).all()  # never an image itself
+    assert (labels[neighbours] == labels[:, None]).all()
+
+
+def test_the_neighbour_phase_gives_neighbours_one_cluster_without_putting_everything_in_one(small):
+    preset = PRESETS["aae-clusters"]
+    model, prior = build(dataclasses.replace(preset, model={**preset.model, "num_classes": 16}), small)
+    data = keep_labels(small.train, 0)
+    neighbours = nearest_neighbours(data, k=10)
+
+    def agreement() -> float:
+        """How much more often an image shares its neighbours' cluster than a random image's."""
+        clusters = class_probabilities(model, data).argmax(1)
+        by_chance = (torch.bincount(clusters, minlength=16) / len(clusters)).square().sum()
+        return float((clusters[neighbours] == clusters[:, None]).float().mean() / by_chance)
+
+    before = agreement()
+    config = dataclasses.replace(preset.train, epochs=1, neighbours=10, only_phases=("neighbours",))
+    assert set(train(model, prior, data, config)[0]) >= {"neighbours", "neighbour_imbalance"}
+    assert agreement() > 2 * before
+    assert cluster_figures(model, small.train, small.test)["clusters_used"] >= 12
 
 
 def test_the_supervised_only_baseline_trains_the_encoder_on_the_labels_alone(small):
@@ -134,11 +167,29 @@ def test_the_study_summarises_each_measure_over_seeds_and_writes_it_as_a_table()
     summary = {name: _summary(results) for name, results in runs.items()}
     assert summary["100 labels"]["semi_supervised"] == pytest.approx((0.72, 0.02))
     assert summary["30 clusters"]["aae.accuracy"] == (0.8, 0.0)
-    report = {"split": "test", "seeds": [0, 1], "seconds": 5, "summary": summary}
+    seconds = {"semi-supervised": 5, "clustering": None}
+    report = {"split": "test", "seeds": [0, 1], "seconds": seconds, "summary": summary}
     report["paper_mnist_error_percent"] = PAPER_MNIST
     text = markdown(report)
+    assert "(semi-supervised 5 s, clustering in an earlier run)" in text
     assert "| 100 | 0.7200 ± 0.0200 | 0.6700 ± 0.0100 | +5.0 | yes |" in text
     assert "| 30 | 0.8000 ± 0.0000 | 0.6600 ± 0.0000 | 0.6800 ± 0.0000 |" in text and "1.90 ± 0.10" in text
+
+
+def test_a_study_of_one_part_keeps_the_other_parts_runs_from_the_same_split_and_seeds(tmp_path):
+    out = tmp_path / "study.json"
+    with pytest.raises(ValueError, match="no earlier report"):
+        _kept(out, "test", [0, 1], ["semi-supervised"])
+    labels, clusters = [{"semi_supervised": 0.7, "supervised_only": 0.6}], [{"aae": {"accuracy": 0.7}}]
+    runs = {"100 labels": labels, "1000 labels": labels, "16 clusters": clusters, "30 clusters": clusters}
+    out.write_text(json.dumps({"split": "test", "seeds": [0, 1], "seconds": 2338, "runs": runs}))
+    assert _kept(out, "test", [0, 1], ["semi-supervised"]) == (
+        {"100 labels": labels, "1000 labels": labels},
+        {"semi-supervised": None},
+    )
+    for split, seeds in (("validation", [0, 1]), ("test", [0])):
+        with pytest.raises(ValueError, match="run every part"):
+            _kept(out, split, seeds, ["semi-supervised"])
 
 
 def test_the_pictures_of_a_categorical_model_show_its_clusters_and_its_styles_as_every_class(small, tmp_path):

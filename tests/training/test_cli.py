@@ -14,7 +14,7 @@ JUDGES = ROOT / "checkpoints" / "classifiers"
 def test_help_lists_the_commands_and_presets():
     result = subprocess.run([sys.executable, "-m", "training", "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    for text in ("--model", "aae-swissroll", "--dataset", "--resume", "--latent-dim", "--epochs", "--seed"):
+    for text in ("--model", "aae-swissroll", "--dataset", "--resume", "--latent-dim", "--epochs", "--neighbours"):
         assert text in result.stdout
 
 
