@@ -222,9 +222,10 @@ class NeighbourStep(nn.Module):
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
         assert batch.indices is not None, "the neighbour phase needs the images' positions in the training data"
-        choice = torch.randint(0, self.neighbours.shape[1], (len(batch.indices),), generator=batch.generator)
-        partners = self.neighbours[batch.indices.cpu(), choice]
-        both = torch.cat([batch.images.cpu(), to_unit(self.data.images[partners])])
+        anchors = batch.indices.cpu()  # the batch's own images, taken from the host copy as the partners are
+        partners = self.neighbours[anchors, torch.randint(0, self.neighbours.shape[1], (len(anchors),),
+                                                          generator=batch.generator)]  # fmt: skip
+        both = to_unit(self.data.images[torch.cat([anchors, partners])])
         probabilities = class_probabilities(self.model, shift_and_mirror(both, batch.generator).to(batch.images.device))
         anchors, others = probabilities.chunk(2)
         stats = {"neighbours": -torch.log((anchors * others).sum(1).clamp_min(1e-7)).mean()}
