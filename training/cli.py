@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     hyper.add_argument(
         "--neighbours",
         type=int,
-        help="categorical AAE: y agrees with one of each image's K nearest training images in pixel space (0: none)",
+        help="categorical AAE: y agrees with one of each image's K nearest training images by HOG features (0: none)",
     )
     hyper.add_argument("--seed", type=int)
     _common_arguments(train)

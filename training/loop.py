@@ -44,7 +44,7 @@ class TrainConfig:
     unlabelled_fraction: float = 0.0  # label-prior AAE: share of codes the discriminator sees as "no label"
     labelled_learning_rate: float = 1e-3  # Adam, the semi-supervised and neighbour phases (categorical AAE)
     category_balance: float = 0.0  # categorical AAE: weight of the batch's mean y's divergence from uniform
-    # categorical AAE: y agrees with one of each image's k nearest in pixel space (0: no phase); its term keeping
+    # categorical AAE: y agrees with one of each image's k nearest by HOG features (0: no phase); its term keeping
     # the mean y near uniform weighs category_balance, without which the phase puts every image in a few classes
     neighbours: int = 0
     only_phases: tuple[str, ...] = ()  # run just these phases (training.phases names); empty: all of them

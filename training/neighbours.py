@@ -2,16 +2,19 @@
 belong together, used by the categorical AAEs' neighbour phase (`training.steps.NeighbourStep`; SCAN, Van
 Gansbeke et al. 2020, with histograms of oriented gradients in place of a self-supervised feature space).
 
-Why HOG (Dalal & Triggs 2005, scikit-image's) and not the pixels: on Fashion-MNIST's validation split, 83 % of
-each image's 20 nearest share its class either way, but pixel neighbours link images of similar brightness
-across classes, while HOG's link images of the same outline; the clustering AAE trained on them maps to its
-classes far better (docs/semi-supervised.md, training/defaults.py).
+Why HOG (Dalal & Triggs 2005; scikit-image's) and not the pixels: among Fashion-MNIST's training images only a
+little more of each image's 20 nearest share its class (83 % against 80 % by the pixels' principal components),
+but the clustering AAE trained on them maps to the classes far better (30 clusters, seeds 0 / 1: 0.775 / 0.743
+against 0.695 / 0.722; training/defaults.py).
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
+from joblib import Parallel, delayed
 from skimage.feature import hog
 from torch.nn import functional as F
 
@@ -44,11 +47,15 @@ def nearest_neighbours(data: ImageData, k: int) -> torch.Tensor:
 
 def edge_features(data: ImageData) -> torch.Tensor:
     """(N, F) histograms of oriented gradients of each image (9 orientations; cells of about a seventh of the
-    image's side)."""
+    image's side), computed in parallel on every core: scikit-image takes one image at a time, in Python."""
     _, height, width = data.image_shape
     cell = (max(1, height // CELLS), max(1, width // CELLS))
-    images = to_unit(data.images).numpy()
-    return torch.from_numpy(
-        np.stack([hog(image, orientations=9, pixels_per_cell=cell, cells_per_block=(2, 2), channel_axis=0)
-                  for image in images])  # fmt: skip
-    ).float()
+    workers = min(os.cpu_count() or 1, -(-len(data) // 4096))  # a small set: no worker processes to start
+    chunks = np.array_split(to_unit(data.images).numpy(), workers)
+    features = Parallel(n_jobs=workers)(delayed(_hog)(each, cell) for each in chunks)
+    return torch.from_numpy(np.concatenate(features)).float()
+
+
+def _hog(images: np.ndarray, cell: tuple[int, int]) -> np.ndarray:
+    return np.stack([hog(image, orientations=9, pixels_per_cell=cell, cells_per_block=(2, 2), channel_axis=0)
+                     for image in images])  # fmt: skip

@@ -12,7 +12,7 @@ families is only the list built here:
 | category discriminator | one-hot draws = real, y's softmax = fake | category discriminator | categorical AAE |
 | category generator | y's softmax passes for a one-hot draw (+ batch mean near uniform) | encoder | categorical AAE |
 | labelled | cross-entropy of y on a labelled mini-batch | encoder | categorical AAE given labels |
-| neighbours | y agrees with a nearest neighbour's in pixel space (+ mean near uniform) | encoder | `neighbours > 0` |
+| neighbours | y agrees with a nearest neighbour's by HOG features (+ mean near uniform) | encoder | `neighbours > 0` |
 
 The paper's (Makhzani et al. 2015) three phases per mini-batch are the reconstruction, the regularisation
 (both adversaries, each with its generator step) and the semi-supervised one.

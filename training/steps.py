@@ -210,7 +210,7 @@ class LabelledStep(nn.Module):
 
 
 class NeighbourStep(nn.Module):
-    """y agrees between an image and one of its nearest neighbours in pixel space (`training.neighbours`), both
+    """y agrees between an image and one of its nearest neighbours by HOG features (`training.neighbours`), both
     shifted and mirrored at random: the loss is minus the log of the chance that both fall in the same class
     (SCAN's consistency term, Van Gansbeke et al. 2020). It needs no label, and pulls the classes along the
     images' neighbourhoods rather than across them; its own balance term (as the category generator's) keeps it
