@@ -162,10 +162,11 @@ PRESETS: dict[str, ModelPreset] = {
         # clusters (seed 0, 2 epochs: 0.684 without, 0.607 with; looked at after the test figures, which agree,
         # docs/semi-supervised.md), nor to 1,000 labels (balance weight 1: 0.846 against the preset's 0.853).
         # Neighbours by HOG features instead of pixels (training.neighbours), seeds 0 / 1: 0.775 / 0.743 (10
-        # neighbours 0.765 / 0.741, 30: 0.768 seed 0); 16 clusters, seed 0: 0.692; 1,000 labels (balance 1): 0.857
-        # against 0.853, too little to keep. SCAN's self-labelling after it (3 epochs on confident y, threshold
-        # 0.99, shifted, turned, sheared, cut-out copies), seed 0: 0.695 -> 0.632 from the pixel-neighbour start,
-        # merging 30 clusters into 16; with a balance term 0.680
+        # neighbours 0.765 / 0.741, 30: 0.768 seed 0); 16 clusters, seed 0: 0.692 (0.684 without the phase); 1,000
+        # labels (balance 1): 0.857 against 0.853, too little to keep. Pixel neighbours kept only where mutual (each
+        # among the other's 20 nearest), seed 0: 0.717. SCAN's self-labelling after the phase (3 epochs on confident
+        # y, threshold 0.99, shifted, turned, sheared, cut-out copies), seed 0, from the pixel-neighbour start:
+        # 0.695 -> 0.632, merging 30 clusters into 16; with a balance term 0.680
         ModelPreset(
             "aae-clusters", "aae", "categorical", "gaussian", {**_CATEGORICAL, "num_classes": 30},
             dataclasses.replace(_CATEGORICAL_TRAIN, epochs=2, category_balance=3.0, neighbours=20),

@@ -10,11 +10,9 @@ against 0.695 / 0.722; training/defaults.py).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
-from joblib import Parallel, delayed
+from joblib import Parallel, cpu_count, delayed
 from skimage.feature import hog
 from torch.nn import functional as F
 
@@ -50,7 +48,7 @@ def edge_features(data: ImageData) -> torch.Tensor:
     image's side), computed in parallel on every core: scikit-image takes one image at a time, in Python."""
     _, height, width = data.image_shape
     cell = (max(1, height // CELLS), max(1, width // CELLS))
-    workers = min(os.cpu_count() or 1, -(-len(data) // 4096))  # a small set: no worker processes to start
+    workers = min(cpu_count(), -(-len(data) // 4096))  # a small set: no worker processes to start
     chunks = np.array_split(to_unit(data.images).numpy(), workers)
     features = Parallel(n_jobs=workers)(delayed(_hog)(each, cell) for each in chunks)
     return torch.from_numpy(np.concatenate(features)).float()
