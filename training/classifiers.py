@@ -87,3 +87,12 @@ def shift_and_mirror(images: torch.Tensor, generator: torch.Generator) -> torch.
     columns = torch.where(mirrored[:, None], columns.flip(1), columns)
     index = torch.arange(n)[:, None, None]
     return padded[index, :, rows[:, :, None], columns[:, None, :]].permute(0, 3, 1, 2)
+
+
+def rescale_brightness(
+    images: torch.Tensor, generator: torch.Generator, low: float = 0.5, high: float = 1.5
+) -> torch.Tensor:
+    """Each image's intensities times its own factor drawn uniformly from [`low`, `high`], clipped to [0, 1]: the
+    background stays black, the garment turns lighter or darker."""
+    factors = low + (high - low) * torch.rand(len(images), 1, 1, 1, generator=generator)
+    return (images * factors).clamp_(0, 1)

@@ -18,7 +18,7 @@ from models import AAE, VAE, Autoencoder, Classifier, Prior, by_label, draw_code
 from models.losses import class_confidence_loss, discriminator_loss, generator_loss, reconstruction_loss, vae_loss
 from models.nets import one_hot
 from models.pixels import to_unit
-from training.classifiers import shift_and_mirror
+from training.classifiers import rescale_brightness, shift_and_mirror
 from training.data import ImageData
 
 Stats = dict[str, torch.Tensor]
@@ -211,10 +211,10 @@ class LabelledStep(nn.Module):
 
 class NeighbourStep(nn.Module):
     """y agrees between an image and one of its nearest neighbours by HOG features (`training.neighbours`), both
-    shifted and mirrored at random: the loss is minus the log of the chance that both fall in the same class
-    (SCAN's consistency term, Van Gansbeke et al. 2020). It needs no label, and pulls the classes along the
-    images' neighbourhoods rather than across them; its own balance term (as the category generator's) keeps it
-    from putting everything in one class."""
+    shifted, mirrored and made lighter or darker at random: the loss is minus the log of the chance that both fall
+    in the same class (SCAN's consistency term, Van Gansbeke et al. 2020). It needs no label, and pulls the classes
+    along the images' neighbourhoods rather than across them; its own balance term (as the category generator's)
+    keeps it from putting everything in one class."""
 
     def __init__(self, model: AAE, data: ImageData, neighbours: torch.Tensor, balance: float) -> None:
         super().__init__()
@@ -225,8 +225,11 @@ class NeighbourStep(nn.Module):
         anchors = batch.indices.cpu()  # the batch's own images, taken from the host copy as the partners are
         partners = self.neighbours[anchors, torch.randint(0, self.neighbours.shape[1], (len(anchors),),
                                                           generator=batch.generator)]  # fmt: skip
-        both = to_unit(self.data.images[torch.cat([anchors, partners])])
-        probabilities = class_probabilities(self.model, shift_and_mirror(both, batch.generator).to(batch.images.device))
+        both = shift_and_mirror(to_unit(self.data.images[torch.cat([anchors, partners])]), batch.generator)
+        # and each a little lighter or darker: a garment's class does not depend on how dark its cloth is, and y
+        # learns so (the clusters map to the classes better on validation; training/defaults.py)
+        both = rescale_brightness(both, batch.generator)
+        probabilities = class_probabilities(self.model, both.to(batch.images.device))
         anchors, others = probabilities.chunk(2)
         stats = {"neighbours": -torch.log((anchors * others).sum(1).clamp_min(1e-7)).mean()}
         stats["neighbour_imbalance"] = imbalance(probabilities)

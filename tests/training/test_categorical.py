@@ -18,6 +18,7 @@ from training.categorical import (
     mapped_figures,
     pixels,
 )
+from training.classifiers import rescale_brightness
 from training.data import ImageData, keep_labels
 from training.defaults import PRESETS
 from training.ex_post import fit_class_mixture
@@ -61,6 +62,16 @@ def test_nearest_neighbours_are_other_images_of_the_same_kind():
     assert neighbours.shape == (300, 5)
     assert (neighbours != torch.arange(300)[:, None]).all()  # never an image itself
     assert (labels[neighbours] == labels[:, None]).all()
+
+
+def test_the_neighbour_phase_sees_each_image_lighter_or_darker_on_a_background_still_black():
+    images = torch.zeros(64, 1, 28, 28).index_fill_(2, torch.arange(8, 20), 0.8)  # a grey band across black
+    seen = rescale_brightness(images, torch.Generator().manual_seed(0))
+    assert seen[:, :, :8].eq(0).all() and seen[:, :, 20:].eq(0).all()
+    band = seen[:, 0, 10, 10]
+    assert band.min() < 0.5 and band.max() == 1.0  # darker in some images, clipped to white in others
+    assert seen[:, :, 8:20].eq(band[:, None, None, None]).all()  # one factor over each whole image
+    assert images[:, :, 8:20].eq(0.8).all()  # the images given are left as they were
 
 
 def test_the_neighbour_phase_gives_neighbours_one_cluster_without_putting_everything_in_one(small):
