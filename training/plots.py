@@ -45,7 +45,7 @@ def _save_grid(grid: np.ndarray, path: Path, title: str, row_labels: list[str] |
     else:
         axis.set_yticks([])
     figure.tight_layout()
-    figure.savefig(path)
+    figure.savefig(path, bbox_inches="tight")  # long row labels (a cluster and its class) stay whole
     plt.close(figure)
 
 
