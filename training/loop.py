@@ -26,7 +26,7 @@ from tqdm import tqdm
 from models import Autoencoder, Classifier, ClassifierConfig, Prior
 from models.pixels import to_unit
 from training.data import ImageData
-from training.neighbours import nearest_neighbours, spread_labels
+from training.neighbours import nearest_neighbours
 from training.phases import phases_for
 from training.steps import Batch
 
@@ -47,8 +47,6 @@ class TrainConfig:
     # categorical AAE: y agrees with one of each image's k nearest by HOG features (0: no phase); its term keeping
     # the mean y near uniform weighs category_balance, without which the phase puts every image in a few classes
     neighbours: int = 0
-    # categorical AAE given labels: every image learns the label spread to it along its k nearest by HOG (0: no phase)
-    spread_labels: int = 0
     only_phases: tuple[str, ...] = ()  # run just these phases (training.phases names); empty: all of them
     seed: int = 0
 
@@ -94,7 +92,7 @@ def train(
         auxiliary_weight=config.auxiliary_weight, unlabelled_fraction=config.unlabelled_fraction,
         labelled_learning_rate=config.labelled_learning_rate, category_balance=config.category_balance,
         labelled=data.labelled() if model.classifies else None, batch_size=config.batch_size,
-        neighbours=neighbours, spread_labels=_guesses(model, data, config),
+        neighbours=neighbours,
     )  # fmt: skip
     if unknown := set(config.only_phases) - {phase.name for phase in phases}:
         raise ValueError(f"no phase {sorted(unknown)} in this {model.kind}; its phases: {[p.name for p in phases]}")
@@ -186,16 +184,6 @@ def train(
             on_epoch_end(epoch + 1, epoch_stats, snapshot())
     model.eval()
     return history
-
-
-def _guesses(model: Autoencoder, data: ImageData, config: TrainConfig) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The spread-label phase's guesses and weights (`training.neighbours.spread_labels`), where that phase runs:
-    they take most of a minute, not spent on a run without the phase (the supervised-only baseline) or without
-    a label to spread (clustering)."""
-    wanted = not config.only_phases or "spread labels" in config.only_phases
-    if not (model.classifies and config.spread_labels and wanted and bool((data.labels >= 0).any())):
-        return None
-    return spread_labels(data, nearest_neighbours(data, config.spread_labels))
 
 
 def _parallel(step: nn.Module, distributed: bool) -> nn.Module:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from joblib import Parallel, cpu_count, delayed
-from scipy import sparse
 from skimage.feature import hog
-from sklearn.semi_supervised import LabelSpreading
 from torch.nn import functional as F
 
 from models.pixels import to_unit
@@ -43,25 +41,6 @@ def nearest_neighbours(data: ImageData, k: int) -> torch.Tensor:
         similarity[rows, rows + start] = -2.0  # not its own neighbour
         found.append(similarity.topk(k, dim=1).indices)
     return torch.cat(found)
-
-
-def spread_labels(data: ImageData, neighbours: torch.Tensor, alpha: float = 0.9) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every image's label guessed from the labelled few, spread along the neighbour graph (label spreading, Zhou
-    et al. 2004; scikit-learn's), and how far to trust each guess: 1 minus the entropy of its spread distribution
-    over the log of the number of classes (Iscen et al. 2019). Returns (labels (N,) int64, weights (N,) in [0, 1]).
-
-    The graph links each image with its nearest (`nearest_neighbours`) both ways. Among Fashion-MNIST's
-    unlabelled training images, from 1,000 labels on 20 neighbours: 0.84 of the guesses are right, 0.88 when
-    each counts by its weight (alpha 0.5: 0.83 / 0.86; 0.99: 0.80 / 0.84; scikit-learn's one-way graph: 0.82)."""
-    rows = torch.arange(len(neighbours)).repeat_interleave(neighbours.shape[1]).numpy()
-    graph = sparse.csr_matrix((np.ones(len(rows)), (rows, neighbours.flatten().numpy())), shape=(len(data),) * 2)
-    graph = graph.maximum(graph.T)
-    spreading = LabelSpreading(kernel=lambda *_: graph, alpha=alpha, max_iter=100)
-    spreading.fit(np.zeros((len(data), 1)), data.labels.numpy())  # the kernel ignores the points: the graph is given
-    distributions = torch.from_numpy(spreading.label_distributions_).float()
-    entropy = -(distributions * distributions.clamp_min(1e-12).log()).sum(1)
-    guesses = torch.from_numpy(spreading.classes_)[distributions.argmax(1)]  # the columns are the classes labelled
-    return guesses, 1 - entropy / np.log(len(data.class_names))
 
 
 def edge_features(data: ImageData) -> torch.Tensor:

@@ -12,7 +12,6 @@ families is only the list built here:
 | category discriminator | one-hot draws = real, y's softmax = fake | category discriminator | categorical AAE |
 | category generator | y's softmax passes for a one-hot draw (+ batch mean near uniform) | encoder | categorical AAE |
 | labelled | cross-entropy of y on a labelled mini-batch | encoder | categorical AAE given labels |
-| spread labels | cross-entropy of y against labels spread along the HOG neighbours | encoder | `spread_labels > 0` |
 | neighbours | y agrees with a nearest neighbour's by HOG features (+ mean near uniform) | encoder | `neighbours > 0` |
 
 The paper's (Makhzani et al. 2015) three phases per mini-batch are the reconstruction, the regularisation
@@ -37,7 +36,6 @@ from training.steps import (
     LabelledStep,
     NeighbourStep,
     ReconstructionStep,
-    SpreadLabelStep,
 )
 
 ADVERSARIAL_BETAS = (0.5, 0.9)  # the usual choice for adversarial games: less momentum, fewer oscillations
@@ -67,7 +65,6 @@ def phases_for(
     labelled: ImageData | None = None,
     batch_size: int = 128,
     neighbours: tuple[ImageData, torch.Tensor] | None = None,
-    spread_labels: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> list[Phase]:
     """The phases that train `model`, in the order they run on each mini-batch."""
     phases = [
@@ -94,9 +91,6 @@ def phases_for(
             ]  # fmt: skip
             if labelled is not None and len(labelled):
                 phases.append(Phase("labelled", LabelledStep(model, labelled, batch_size), (model.encoder,),
-                                    labelled_learning_rate))  # fmt: skip
-            if spread_labels is not None:
-                phases.append(Phase("spread labels", SpreadLabelStep(model, *spread_labels), (model.encoder,),
                                     labelled_learning_rate))  # fmt: skip
             if neighbours is not None:
                 phases.append(Phase("neighbours", NeighbourStep(model, *neighbours, category_balance), (model.encoder,),

@@ -236,27 +236,6 @@ class NeighbourStep(nn.Module):
         return stats["neighbours"] + self.balance * stats["neighbour_imbalance"], stats
 
 
-class SpreadLabelStep(nn.Module):
-    """The unlabelled images learn the labels spread to them from the labelled few (`training.neighbours.spread_labels`;
-    Iscen et al. 2019): cross-entropy of y on the batch's images, shifted and mirrored, against their guessed
-    labels, each weighted by its guess's certainty and by how rare its class is among the guesses."""
-
-    def __init__(self, model: AAE, labels: torch.Tensor, weights: torch.Tensor) -> None:
-        super().__init__()
-        counts = torch.bincount(labels, minlength=model.config.num_classes).clamp_min(1).float()
-        self.model, self.labels = model, labels
-        self.weights = weights * (len(labels) / (len(counts) * counts))[labels]
-
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, Stats]:
-        assert batch.indices is not None, "the spread-label phase needs the images' positions in the training data"
-        indices = batch.indices.cpu()
-        logits = self.model.encode(shift_and_mirror(batch.images, batch.generator)).class_logits
-        assert logits is not None, "the spread-label phase needs a categorical head"
-        losses = F.cross_entropy(logits, self.labels[indices].to(logits.device), reduction="none")
-        loss = (losses * self.weights[indices].to(logits.device)).mean()
-        return loss, {"spread_labels": loss}
-
-
 def imbalance(probabilities: torch.Tensor) -> torch.Tensor:
     """The KL divergence of the batch's mean y from the uniform distribution: 0 when every class is as likely."""
     marginal = probabilities.mean(0)

@@ -23,7 +23,7 @@ from training.data import ImageData, keep_labels
 from training.defaults import PRESETS
 from training.ex_post import fit_class_mixture
 from training.loop import train
-from training.neighbours import nearest_neighbours, spread_labels
+from training.neighbours import nearest_neighbours
 from training.phases import phases_for
 from training.run import build
 from training.study import PAPER_MNIST, _kept, _summary, markdown
@@ -62,29 +62,6 @@ def test_nearest_neighbours_are_other_images_of_the_same_kind():
     assert neighbours.shape == (300, 5)
     assert (neighbours != torch.arange(300)[:, None]).all()  # never an image itself
     assert (labels[neighbours] == labels[:, None]).all()
-
-
-def test_labels_spread_from_the_labelled_few_to_their_neighbours_with_the_certainty_of_each_guess(small):
-    data = keep_labels(small.train, 20)  # 200 of 4,000 labels kept
-    hidden = data.labels < 0
-    guesses, weights = spread_labels(data, nearest_neighbours(data, k=20))
-    assert guesses.shape == weights.shape == (len(data),) and guesses.dtype == torch.int64
-    assert ((weights >= 0) & (weights <= 1)).all()
-    right = guesses[hidden] == small.train.labels[hidden]
-    assert right.float().mean() > 0.6  # 10 classes: chance is 0.1
-    assert weights[hidden][right].mean() > weights[hidden][~right].mean() + 0.1  # the wrong guesses are less sure
-    assert torch.equal(guesses[~hidden], data.labels[~hidden])
-
-
-def test_the_spread_label_phase_teaches_the_head_the_guessed_classes_and_leaves_the_baseline_without_it(small):
-    preset = PRESETS["aae-semisupervised"]
-    model, prior = build(preset, small)
-    data = keep_labels(small.train, 20)
-    config = dataclasses.replace(preset.train, epochs=2, spread_labels=20, only_phases=("spread labels",))
-    assert set(train(model, prior, data, config)[0]) == {"spread_labels", "epoch", "seconds", "images_per_second"}
-    assert classification_figures(model, small.test)["accuracy"] > 0.6
-    baseline = dataclasses.replace(config, only_phases=("labelled",))
-    assert "spread_labels" not in train(model, prior, data, baseline)[0]
 
 
 def test_the_neighbour_phase_sees_each_image_lighter_or_darker_on_a_background_still_black():
