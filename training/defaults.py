@@ -144,7 +144,12 @@ PRESETS: dict[str, ModelPreset] = {
         # 14 epochs 0.852 (flat from the 4th). FixMatch (Sohn et al. 2020: y's guesses of confidence >= 0.95 on a
         # shifted copy as targets for a turned, sheared, cut-out one; a phase of its own), in the preset's 6
         # epochs: 1,000 labels 0.849 (threshold 0.8: 0.850), 100 labels 0.775; without the AAE's phases (the
-        # labelled one and FixMatch's), 18 epochs: 0.854 (0.844): too little to keep
+        # labelled one and FixMatch's), 18 epochs: 0.854 (0.844): too little to keep. Labels spread from the labelled
+        # images along the 20-nearest-HOG graph (scikit-learn's LabelSpreading, alpha 0.9; 0.84 of the unlabelled
+        # training images' guesses right at 1,000 labels, 0.75 at 100) as weighted targets of a phase of their own
+        # (Iscen et al. 2019; commit 394d2ee), 5 epochs: 1,000 labels, seeds 0 / 1, 0.863 / 0.856 against the
+        # preset's 0.853 / 0.858 (each image also made lighter or darker: 0.863, seed 0); 100 labels 0.803 (seed 0)
+        # against 0.763: a gain only where the guesses beat what the labels alone teach, so not kept for 1,000
         ModelPreset(
             "aae-semisupervised", "aae", "categorical", "gaussian", _CATEGORICAL, _CATEGORICAL_TRAIN, _FINE_TUNE,
             labels_per_class=100,
