@@ -82,7 +82,8 @@ class ServedModel:
         names = self.checkpoint.class_names or [str(i) for i in range(self.model.config.num_classes)]
         if isinstance(label, str) and label in names:
             return names.index(label)
-        if isinstance(label, str) and label.isdigit():  # query strings carry indices as text
+        # query strings carry indices as text; ASCII digits only: "²" passes isdigit() but int() refuses it
+        if isinstance(label, str) and label.isascii() and label.isdecimal():
             label = int(label)
         if isinstance(label, int) and not isinstance(label, bool):
             if 0 <= label < len(names):

@@ -4,7 +4,7 @@ ValidationError, and a label resolves to a valid class index or raises ValueErro
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -38,6 +38,8 @@ def served(tiny_models_dir):
 
 @settings(max_examples=300, deadline=None)
 @given(label=LABEL)
+@example(label="²")  # a digit to str.isdigit(), not to int()
+@example(label="٣")  # an Arabic-Indic three: int() reads it, but an index is given in ASCII
 def test_a_label_resolves_to_a_class_index_or_is_refused_with_a_value_error(served, label):
     try:
         index = served.class_index(label)
