@@ -148,8 +148,8 @@ PRESETS: dict[str, ModelPreset] = {
         # images along the 20-nearest-HOG graph (scikit-learn's LabelSpreading, alpha 0.9; 0.84 of the unlabelled
         # training images' guesses right at 1,000 labels, 0.75 at 100) as weighted targets of a phase of their own
         # (Iscen et al. 2019; commit 394d2ee), 5 epochs: 1,000 labels, seeds 0 / 1, 0.863 / 0.856 against the
-        # preset's 0.853 / 0.858 (each image also made lighter or darker: 0.863, seed 0); 100 labels 0.803 (seed 0)
-        # against 0.763: a gain only where the guesses beat what the labels alone teach, so not kept for 1,000
+        # preset's 0.853 / 0.858 (each image also made lighter or darker: 0.863, seed 0); 100 labels 0.803 / 0.750
+        # against 0.763 / 0.732: a gain only where the guesses beat what the labels alone teach, so not kept for 1,000
         ModelPreset(
             "aae-semisupervised", "aae", "categorical", "gaussian", _CATEGORICAL, _CATEGORICAL_TRAIN, _FINE_TUNE,
             labels_per_class=100,
