@@ -149,7 +149,13 @@ PRESETS: dict[str, ModelPreset] = {
         # training images' guesses right at 1,000 labels, 0.75 at 100) as weighted targets of a phase of their own
         # (Iscen et al. 2019; commit 394d2ee), 5 epochs: 1,000 labels, seeds 0 / 1, 0.863 / 0.856 against the
         # preset's 0.853 / 0.858 (each image also made lighter or darker: 0.863, seed 0); 100 labels 0.803 / 0.750
-        # against 0.763 / 0.732: a gain only where the guesses beat what the labels alone teach, so not kept for 1,000
+        # against 0.763 / 0.732: a gain only where the guesses beat what the labels alone teach, so not kept for 1,000.
+        # Virtual adversarial training (Miyato et al. 2018; y kept where a worst-case nudge of each image's pixels,
+        # L2 norm eps, would move it), seed 0, stopped early as far below the preset's course (0.82-0.85 by then):
+        # in the labelled phase's loss, eps 1, 0.812 after 4 epochs; a phase of its own (Adam takes as long a step
+        # whatever its weight), eps 0.5 / 2, 0.745 / 0.747 after 2 / 3. A deeper trunk (a 3x3 conv at full size,
+        # then 64 and 128 channels): the labels alone 0.843 in 4 epochs (0.841); the AAE 0.825 after 1 epoch, which
+        # took 277 s (4.4x the preset's)
         ModelPreset(
             "aae-semisupervised", "aae", "categorical", "gaussian", _CATEGORICAL, _CATEGORICAL_TRAIN, _FINE_TUNE,
             labels_per_class=100,
