@@ -1,61 +1,81 @@
-# syntax=docker/dockerfile:1
-# aeserve: the HTTP service with the default checkpoints, CPU by default.
-#   docker build -t aeserve .
-#   docker build -t aeserve:cuda --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu126 .
-#   docker build -t aeserve:ray --build-arg EXTRAS=ray .
-ARG PYTHON_VERSION=3.11
+# aeserve: the HTTP service with the default checkpoints (target `service`, the default) and the trainer
+# (target `train`). `make image` builds it anywhere: it makes a Debian base when python:3.11-slim cannot
+# be pulled and installs from a wheelhouse made on the host (scripts/image.sh, docs/deploy.md).
+# A plain `docker build .` also works on a machine that reaches Docker Hub, PyPI and PyTorch's index.
+ARG BASE=python:3.11-slim-bookworm
 
-FROM python:${PYTHON_VERSION}-slim-bookworm AS build
-# Where torch comes from: PyTorch's CPU wheels by default, a CUDA index for GPU hosts.
+FROM ${BASE} AS build
+# Where torch comes from when no wheelhouse is given: PyTorch's CPU wheels, or a CUDA index for GPU hosts.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 # Optional extras of the project: "ray" for the Ray Serve / KubeRay image.
 ARG EXTRAS=
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_FIND_LINKS=/wheels PIP_ROOT_USER_ACTION=ignore
+RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first, in their own layers, so a source change does not reinstall them.
-RUN pip install torch==2.13.0 --index-url "${TORCH_INDEX}"
+# scripts/image.sh's wheelhouse and CA bundle, when it made them; the globs let a plain build go without.
+# They stay in this stage: the final images copy only the virtual environment.
+COPY pyproject.toml build/image/wheel[s] /wheels/
+COPY pyproject.toml build/image/ca-bundle.cr[t] /ca/
 COPY pyproject.toml README.md ./
-# Installs the project itself (bounds and pins live in pyproject.toml), then drops it, keeping its dependencies.
+# Dependencies first, in their own layer, so a source change does not reinstall them. A complete
+# wheelhouse (build/image/offline) installs with no index at all; otherwise torch comes from TORCH_INDEX.
+# torch's C++ headers, test binaries and protoc (about 200 MB) serve no Python program.
 # hadolint ignore=DL3013
-RUN mkdir models training service \
-    && touch models/__init__.py training/__init__.py service/__init__.py \
+RUN if [ -f /ca/ca-bundle.crt ]; then export PIP_CERT=/ca/ca-bundle.crt; fi \
+    && if [ -f /wheels/offline ]; then export PIP_NO_INDEX=1; fi \
+    && pip install "torch==2.13.0" --extra-index-url "${TORCH_INDEX}" \
+    && cd /opt/venv/lib/python3.*/site-packages/torch \
+    && rm -rf test include bin/protoc* bin/*Test bin/test_* && cd /src \
+    && mkdir models training service client \
+    && touch models/__init__.py training/__init__.py service/__init__.py client/__init__.py \
     && pip install ".${EXTRAS:+[$EXTRAS]}" \
-    && pip uninstall -y aeserve
+    && pip uninstall -y aeserve && rm -rf build ./*.egg-info
 COPY models ./models
 COPY training ./training
 COPY service ./service
-RUN pip install --no-deps .
+COPY client ./client
+# setuptools' build/ of the step above holds empty packages: removed there, so they cannot shadow the code
+RUN pip install --no-deps . && rm -rf build ./*.egg-info
 
-FROM python:${PYTHON_VERSION}-slim-bookworm AS base
+# The trainer's environment: the service's plus the training extra (scikit-learn, scipy, matplotlib, ...).
+FROM build AS build-train
+# hadolint ignore=DL3013
+RUN if [ -f /ca/ca-bundle.crt ]; then export PIP_CERT=/ca/ca-bundle.crt; fi \
+    && if [ -f /wheels/offline ]; then export PIP_NO_INDEX=1; fi \
+    && pip install ".[train]"
+
+FROM ${BASE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     AESERVE_HOST=0.0.0.0 \
     AESERVE_PORT=8000 \
     AESERVE_MODELS_DIR=/app/checkpoints
 RUN useradd --create-home --uid 10001 aeserve
-COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 
-# `docker compose run --rm train ...`: the trainer, with Fashion-MNIST from Debian's package.
-FROM base AS train
+# `docker-compose run --rm train ...`: the trainer, with Fashion-MNIST from Debian's package.
+FROM runtime AS train
 # Debian stable only ever carries one version of each package; pinning it would break the build on its next point release.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends dataset-fashion-mnist \
     && rm -rf /var/lib/apt/lists/*
+COPY --from=build-train /opt/venv /opt/venv
 RUN mkdir -p /app/checkpoints && chown aeserve:aeserve /app/checkpoints
 USER 10001
 ENTRYPOINT ["python", "-m", "training"]
 CMD ["--help"]
 
 # The service (the default target): the default checkpoints ship inside, or mount another folder.
-FROM base AS service
+FROM runtime AS service
+COPY --from=build /opt/venv /opt/venv
 COPY --chown=aeserve:aeserve checkpoints ./checkpoints
+# `serve run deploy/serve.yaml` in the Ray image (EXTRAS=ray)
+COPY deploy/serve.yaml ./deploy/serve.yaml
 USER 10001
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"AESERVE_PORT\"]}/readyz', timeout=2)"]
-# Exec form: python is PID 1 and receives SIGTERM itself, turns /readyz to 503, drains, exits.
+# Exec form: python is PID 1 and receives SIGTERM itself, turns /readyz to 503, drains, exits 0.
 ENTRYPOINT ["python", "-m", "service"]

@@ -20,4 +20,4 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch is pinned to its CPU build in pyproject.toml; for a GPU, install the CUDA build first (README).
-.venv/bin/python -m pip install -q -e '.[dev,ray]'
+.venv/bin/python -m pip install -q -e '.[train,dev,ray]'
