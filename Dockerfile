@@ -25,8 +25,8 @@ COPY pyproject.toml README.md ./
 RUN if [ -f /ca/ca-bundle.crt ]; then export PIP_CERT=/ca/ca-bundle.crt; fi \
     && if [ -f /wheels/offline ]; then export PIP_NO_INDEX=1; fi \
     && pip install "torch==2.13.0" --extra-index-url "${TORCH_INDEX}" \
-    && cd /opt/venv/lib/python3.*/site-packages/torch \
-    && rm -rf test include bin/protoc* bin/*Test bin/test_* && cd /src \
+    && torch=$(echo /opt/venv/lib/python3.*/site-packages/torch) \
+    && rm -rf "$torch/test" "$torch/include" "$torch"/bin/protoc* "$torch"/bin/*Test "$torch"/bin/test_* \
     && mkdir models training service client \
     && touch models/__init__.py training/__init__.py service/__init__.py client/__init__.py \
     && pip install ".${EXTRAS:+[$EXTRAS]}" \

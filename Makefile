@@ -1,5 +1,5 @@
 # One-line targets; the README shows the literal commands they run.
-.PHONY: setup serve test lint format train-defaults
+.PHONY: setup serve test test-container image lint format train-defaults
 
 setup:
 	bash scripts/setup.sh
@@ -9,6 +9,14 @@ serve: setup
 
 test: setup
 	.venv/bin/python -m pytest
+
+# the service image, aeserve:latest (scripts/image.sh --help: the trainer, Ray, CUDA, a CA bundle)
+image:
+	bash scripts/image.sh
+
+# the container tests: build the images, run them as compose would (needs a Docker engine)
+test-container: setup
+	.venv/bin/python -m pytest -m container
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
