@@ -5,10 +5,6 @@
 ARG BASE=python:3.11-slim-bookworm
 
 FROM ${BASE} AS build
-# Where torch comes from when no wheelhouse is given: PyTorch's CPU wheels, or a CUDA index for GPU hosts.
-ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-# Optional extras of the project: "ray" for the Ray Serve / KubeRay image.
-ARG EXTRAS=
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_FIND_LINKS=/wheels PIP_ROOT_USER_ACTION=ignore
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -18,6 +14,10 @@ WORKDIR /src
 COPY pyproject.toml build/image/wheel[s] /wheels/
 COPY pyproject.toml build/image/ca-bundle.cr[t] /ca/
 COPY pyproject.toml README.md ./
+# Where torch comes from when no wheelhouse is given: PyTorch's CPU wheels, or a CUDA index for GPU hosts.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# Optional extras of the project: "ray" for the Ray Serve / KubeRay image.
+ARG EXTRAS=
 # Dependencies first, in their own layer, so a source change does not reinstall them. A complete
 # wheelhouse (build/image/offline) installs with no index at all; otherwise torch comes from TORCH_INDEX.
 # torch's C++ headers, test binaries and protoc (about 200 MB) serve no Python program.

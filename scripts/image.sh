@@ -2,7 +2,7 @@
 # Build an aeserve image on any machine with a Docker engine. `make image` runs it bare: the service,
 # CPU torch, tagged aeserve:latest.
 #   scripts/image.sh [--target service|train] [--tag NAME] [--extras ray] [--torch-index URL]
-#                    [--base IMAGE] [--online [--ca-bundle FILE]]
+#                    [--base IMAGE] [--online [--ca-bundle FILE]] [--no-cache]
 # The base is python:3.11-slim-bookworm when it can be pulled, else one made from Debian's packages
 # (scripts/debian-base.sh). The wheels come from a wheelhouse that this machine's pip makes (its indexes,
 # its local wheels, its CA), so the build itself needs no network. --online installs everything but torch
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 fail() { echo "image: $*" >&2; exit 2; }
 value() { [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#--}" = "$2" ] || fail "$1 needs a value"; }
 
-target=service tag="" extras="" torch_index=https://download.pytorch.org/whl/cpu base="" ca="" online=""
+target=service tag="" extras="" torch_index=https://download.pytorch.org/whl/cpu base="" ca="" online="" no_cache=""
 while [ $# -gt 0 ]; do
   case $1 in
     --target) value "$@"; target=$2; shift 2 ;;
@@ -24,6 +24,7 @@ while [ $# -gt 0 ]; do
     --base) value "$@"; base=$2; shift 2 ;;
     --ca-bundle) value "$@"; ca=$2; shift 2 ;;
     --online) online=1; shift ;;
+    --no-cache) no_cache=1; shift ;;
     -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) fail "unknown option '$1': see scripts/image.sh --help" ;;
   esac
@@ -67,9 +68,10 @@ mkdir -p "$wheels"
 arch=$(uname -m)
 for_image=(--only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 --platform "manylinux2014_$arch")
 for glibc in $(seq 17 36); do for_image+=(--platform "manylinux_2_${glibc}_$arch"); done
-stamp=$(cat pyproject.toml; echo "$extras|$torch_index|$online|$arch")
-if [ "$(cat "$wheels/.stamp" 2>/dev/null)" != "$stamp" ]; then
-  rm -f "$wheels/.stamp" "$wheels/offline"
+stamp=$(cat pyproject.toml; echo "$torch_index|$online|$arch")
+done_for="$wheels/.done-${extras:-none}"
+if [ "$(cat "$done_for" 2>/dev/null)" != "$stamp" ]; then
+  rm -f "$done_for"
   echo "image: making the wheelhouse in $wheels" >&2
   # torch first, from its index beside this machine's own indexes and wheels (a +cpu build outranks PyPI's)
   $python -m pip download -q --no-deps --retries 1 --dest "$wheels" --extra-index-url "$torch_index" \
@@ -84,19 +86,21 @@ print(*project["build-system"]["requires"], *project["project"]["dependencies"],
 EOF
     $python -m pip download -q --dest "$wheels" --find-links "$wheels" "${for_image[@]}" -r build/image/requirements.txt \
       || fail "pip could not download the project's dependencies (above)"
-    touch "$wheels/offline"
   fi
   if [[ $torch_index != *cu[0-9]* ]] && compgen -G "$wheels/nvidia_*" >/dev/null; then
     fail "the wheelhouse took torch's CUDA build; pass the CPU index with --torch-index"
   fi
-  echo "$stamp" >"$wheels/.stamp"
+  echo "$stamp" >"$done_for"
 fi
+# the Dockerfile installs with no index at all from a complete wheelhouse
+if [ -z "$online" ]; then touch "$wheels/offline"; else rm -f "$wheels/offline"; fi
 
 rm -f build/image/ca-bundle.crt
 trap 'rm -f build/image/ca-bundle.crt' EXIT
 [ -z "$online" ] || [ -z "$ca" ] || cp "$ca" build/image/ca-bundle.crt
 args=(--target "$target" --tag "$tag" --build-arg "BASE=$base" --build-arg "TORCH_INDEX=$torch_index")
 [ -z "$extras" ] || args+=(--build-arg "EXTRAS=$extras")
+[ -z "$no_cache" ] || args+=(--no-cache)
 # the classic builder: BuildKit's buildx is not everywhere (and not in Debian's docker.io)
 DOCKER_BUILDKIT=0 docker build "${args[@]}" . >&2 || fail "docker build failed (above)"
 echo "$tag"

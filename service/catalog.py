@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -148,6 +149,13 @@ class ServedModel:
         }, separators=(",", ":")).encode()  # fmt: skip
 
 
+def _empty_folder_reason(folder: Path) -> str:
+    where = folder.resolve()
+    if not folder.is_dir():
+        return f"the models folder {where} does not exist: point AESERVE_MODELS_DIR at a folder of *.safetensors"
+    return f"no checkpoints (*.safetensors) in the models folder {where}: nothing to serve"
+
+
 @dataclass
 class Catalog:
     """What is served: the models folder as of the last (re)load, each model at one version."""
@@ -158,6 +166,7 @@ class Catalog:
     served: dict[str, ServedModel] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # name -> why its file (or its newest file) is not served
     draining: bool = False
+    empty_reason: str | None = None  # why nothing is served: no models folder, or no checkpoint in it
     png_executor: ThreadPoolExecutor = field(init=False)  # PNG coding of uploads and grids, in parallel
     runner: inference.Runner | None = None  # where the networks are and the batches run, one at a time
     _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -183,8 +192,9 @@ class Catalog:
             folder = self.settings.models_dir
             found = sorted(folder.glob("*.safetensors"), key=lambda path: path.stem) if folder.is_dir() else []
             paths = {path.stem: path for path in found}
-            if not paths:
-                log.warning("no checkpoints in %s", folder)
+            self.empty_reason = _empty_folder_reason(folder) if not paths else None
+            if self.empty_reason is not None:
+                log.warning("%s", self.empty_reason)
             report = ReloadReport()
             for name, path in paths.items():
                 current = self.served.get(name)

@@ -113,7 +113,7 @@ async def healthz() -> dict[str, str]:
 @health.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}}, summary="Models are loaded")
 async def readyz(catalog: CatalogDep) -> JSONResponse:
     status = "ready" if catalog.ready else ("shutting down" if catalog.draining else "not ready")
-    body = Readiness(status=status, models=list(catalog.served), failed=catalog.failed)
+    body = Readiness(status=status, models=list(catalog.served), failed=catalog.failed, reason=catalog.empty_reason)
     return JSONResponse(body.model_dump(), status_code=200 if catalog.ready else 503)
 
 

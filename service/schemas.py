@@ -133,6 +133,7 @@ class Readiness(BaseModel):
     status: Literal["ready", "not ready", "shutting down"]
     models: list[str]
     failed: dict[str, str]
+    reason: str | None = None  # why nothing is served (no models folder, or no checkpoint in it)
 
 
 class Problem(BaseModel):

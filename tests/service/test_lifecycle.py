@@ -125,6 +125,23 @@ async def test_requests_in_flight_and_arriving_during_reloads_all_succeed(make_c
     assert len(versions) >= 3  # answers came from several versions, none failed across the swaps
 
 
+@pytest.mark.parametrize("folder", ["empty", "missing"])
+async def test_a_folder_with_nothing_to_serve_says_so_in_readyz_and_in_one_log_line(
+    make_client, tmp_path, caplog, folder
+):
+    models_dir = tmp_path / folder
+    if folder == "empty":
+        models_dir.mkdir()
+    async with make_client(models_dir=models_dir) as (client, _):
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not ready" and body["models"] == []
+    says = "no checkpoints (*.safetensors) in" if folder == "empty" else "does not exist"
+    assert says in body["reason"] and str(models_dir) in body["reason"]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [body["reason"]]
+
+
 async def test_admin_routes_answer_loopback_clients_only_unless_a_token_is_set(make_client):
     async with make_client() as (client, app):
         assert (await client.post("/admin/reload")).status_code == 200  # httpx's ASGI client is 127.0.0.1
