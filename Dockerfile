@@ -4,13 +4,14 @@
 # A plain `docker build .` also works on a machine that reaches Docker Hub, PyPI and PyTorch's index.
 ARG BASE=python:3.11-slim-bookworm
 
-FROM ${BASE} AS build
+# The service's dependencies in a virtual environment, without the project: a code change reinstalls nothing.
+FROM ${BASE} AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_FIND_LINKS=/wheels PIP_ROOT_USER_ACTION=ignore
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # scripts/image.sh's wheelhouse and CA bundle, when it made them; the globs let a plain build go without.
-# They stay in this stage: the final images copy only the virtual environment.
+# They stay in the build stages: the final images copy only the virtual environment.
 COPY pyproject.toml build/image/wheel[s] /wheels/
 COPY pyproject.toml build/image/ca-bundle.cr[t] /ca/
 COPY pyproject.toml README.md ./
@@ -18,9 +19,9 @@ COPY pyproject.toml README.md ./
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 # Optional extras of the project: "ray" for the Ray Serve / KubeRay image.
 ARG EXTRAS=
-# Dependencies first, in their own layer, so a source change does not reinstall them. A complete
-# wheelhouse (build/image/offline) installs with no index at all; otherwise torch comes from TORCH_INDEX.
-# torch's C++ headers, test binaries and protoc (about 200 MB) serve no Python program.
+# A complete wheelhouse (its file `offline`) installs with no index at all; otherwise torch comes from
+# TORCH_INDEX. The dependencies come in through an empty copy of the project, then dropped. torch's C++
+# headers, test binaries and protoc (about 200 MB) serve no Python program.
 # hadolint ignore=DL3013
 RUN if [ -f /ca/ca-bundle.crt ]; then export PIP_CERT=/ca/ca-bundle.crt; fi \
     && if [ -f /wheels/offline ]; then export PIP_NO_INDEX=1; fi \
@@ -31,22 +32,19 @@ RUN if [ -f /ca/ca-bundle.crt ]; then export PIP_CERT=/ca/ca-bundle.crt; fi \
     && touch models/__init__.py training/__init__.py service/__init__.py client/__init__.py \
     && pip install ".${EXTRAS:+[$EXTRAS]}" \
     && pip uninstall -y aeserve && rm -rf build ./*.egg-info
-COPY models ./models
-COPY training ./training
-COPY service ./service
-COPY client ./client
-# setuptools' build/ of the step above holds empty packages: removed there, so they cannot shadow the code
-RUN pip install --no-deps . && rm -rf build ./*.egg-info
 
-# The trainer's environment: the service's plus the training extra (scikit-learn, scipy, matplotlib, ...).
-FROM build AS build-train
+# The trainer's: the service's plus the training extra (scikit-learn, scipy, matplotlib, ...).
+FROM deps AS deps-train
 # hadolint ignore=DL3013
 RUN if [ -f /ca/ca-bundle.crt ]; then export PIP_CERT=/ca/ca-bundle.crt; fi \
     && if [ -f /wheels/offline ]; then export PIP_NO_INDEX=1; fi \
-    && pip install ".[train]"
+    && pip install ".[train]" \
+    && pip uninstall -y aeserve && rm -rf build ./*.egg-info
 
+# The code runs from /app (PYTHONPATH, for Ray's workers too), compiled at build time: the root is read-only.
 FROM ${BASE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     AESERVE_HOST=0.0.0.0 \
     AESERVE_PORT=8000 \
@@ -61,18 +59,23 @@ FROM runtime AS train
 RUN apt-get update \
     && apt-get install -y --no-install-recommends dataset-fashion-mnist \
     && rm -rf /var/lib/apt/lists/*
-COPY --from=build-train /opt/venv /opt/venv
-RUN mkdir -p /app/checkpoints && chown aeserve:aeserve /app/checkpoints
+COPY --from=deps-train /opt/venv /opt/venv
+COPY models ./models
+COPY training ./training
+RUN python -m compileall -q models training && mkdir checkpoints && chown aeserve:aeserve checkpoints
 USER 10001
 ENTRYPOINT ["python", "-m", "training"]
 CMD ["--help"]
 
 # The service (the default target): the default checkpoints ship inside, or mount another folder.
 FROM runtime AS service
-COPY --from=build /opt/venv /opt/venv
+COPY --from=deps /opt/venv /opt/venv
 COPY --chown=aeserve:aeserve checkpoints ./checkpoints
 # `serve run deploy/serve.yaml` in the Ray image (EXTRAS=ray)
 COPY deploy/serve.yaml ./deploy/serve.yaml
+COPY models ./models
+COPY service ./service
+RUN python -m compileall -q models service
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \

@@ -111,7 +111,7 @@ def seconds_to_ready(runs: int) -> list[float]:
     return seconds
 
 
-def wrk(base: str, seconds: float) -> dict[str, float]:
+def wrk(base: str, seconds: float) -> dict[str, Any]:
     environment = {**os.environ, "BENCH_MODEL": MODEL, "BENCH_LATENT_DIM": str(LATENT_DIM)}
     command = [
         "wrk",
@@ -129,7 +129,7 @@ def wrk(base: str, seconds: float) -> dict[str, float]:
     return {
         "requests_per_s": figures["requests"] / (figures["duration_us"] / 1e6),
         "p99_ms": figures["p99_us"] / 1000,
-        "errors": sum(figures["errors"].values()),
+        "errors": figures["errors"],
     }
 
 
@@ -143,7 +143,7 @@ def throughput(seconds: float, warmup: float, rounds: int) -> dict[str, Any]:
     try:
         for port in targets.values():
             wait_ready(f"http://127.0.0.1:{port}")
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         for base in targets.values():
             wrk(f"http://127.0.0.1:{base}", warmup)
         for _ in range(rounds):  # taking turns: a slow spell of the machine weighs on every side alike
@@ -157,7 +157,8 @@ def throughput(seconds: float, warmup: float, rounds: int) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, figures in runs.items():
         ordered = sorted(figures, key=lambda f: f["requests_per_s"])
-        result[name] = {**ordered[len(ordered) // 2], "errors": sum(f["errors"] for f in figures),
+        errors = {kind: sum(f["errors"][kind] for f in figures) for kind in figures[0]["errors"]}
+        result[name] = {**ordered[len(ordered) // 2], "errors": errors,
                         "rates_of_each_round": [round(f["requests_per_s"]) for f in figures]}  # fmt: skip
     for name in ("container_published_port", "container_host_network"):
         result[f"{name}_vs_host"] = result[name]["requests_per_s"] / result["host"]["requests_per_s"]
@@ -167,7 +168,7 @@ def throughput(seconds: float, warmup: float, rounds: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10, help="seconds of load per point and round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-builds", action="store_true", help="measure the image as it is")
     args = parser.parse_args()
     for tool in ("docker", "wrk"):

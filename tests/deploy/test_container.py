@@ -115,7 +115,8 @@ def test_the_service_image_is_small_and_holds_only_what_serving_needs(images):
         "python -c 'import sklearn' 2>/dev/null && echo sklearn; ls /app",
         check=False,
     ).stdout.split()  # fmt: skip
-    assert looked == ["checkpoints", "deploy"]  # no compiler, sources, wheels, CA, tests, pip cache, training extra
+    # no compiler, build sources, wheels, CA, tests, pip cache or training extra: the code to serve, the checkpoints
+    assert looked == ["checkpoints", "deploy", "models", "service"]
 
 
 def test_the_container_turns_ready_and_healthy(service):
