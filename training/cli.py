@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,10 @@ from typing import Any
 import torch
 from torch import distributed as dist
 
-from training.data import MNIST_BASE_URL, hold_out_validation, load_splits
+from training.data import MNIST_BASE_URL, DataError, hold_out_validation, load_splits
 from training.defaults import PRESETS
 from training.report import write_models_table
-from training.run import judges_for, reevaluate, train_to_checkpoint, with_overrides
+from training.run import JudgeError, judges_for, reevaluate, train_to_checkpoint, with_overrides
 from training.study import PARTS, run_study
 
 log = logging.getLogger("training")
@@ -56,8 +57,9 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
         "record their sample count)",
     )  # fmt: skip
     group.add_argument(
-        "--judges-dir", type=Path, default=Path("checkpoints/classifiers"),
-        help="folder of the evaluation classifiers DATASET-cnn and DATASET-resnet (trained there if missing)",
+        "--judges-dir", type=Path,
+        help="folder of the evaluation classifiers of this data, DATASET-DIGEST-cnn and -resnet, trained there "
+        "on the whole training split if missing [default: classifiers/ beside the checkpoints written]",
     )  # fmt: skip
 
 
@@ -140,6 +142,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    try:
+        _run(args)
+    except (DataError, JudgeError) as mistake:  # the user's data or files: one line saying what is wrong
+        print(f"python -m training: {mistake}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _judges_dir(args: argparse.Namespace) -> Path:
+    """Where the run's judges live: --judges-dir, else classifiers/ beside what the command writes."""
+    if args.judges_dir is not None:
+        return Path(args.judges_dir)
+    if args.command == "train":
+        return (args.out or Path("checkpoints") / f"{args.model}.safetensors").parent / "classifiers"
+    if args.command == "evaluate":
+        return Path(args.checkpoint).parent / "classifiers"
+    return Path(args.out_dir) / "classifiers"
+
+
+def _run(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -148,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         args.dataset, fashion_mnist_dir=args.fashion_mnist_dir, mnist_dir=args.mnist_dir,
         mnist_base_url=args.mnist_url, image_folder=args.image_folder, image_shape=tuple(args.image_shape),
     )  # fmt: skip
-    splits = hold_out_validation(splits)
+    whole = splits = hold_out_validation(splits)
     splits = dataclasses.replace(
         splits, train=splits.train.subset(args.limit), test=splits.test.subset(args.eval_limit),
         validation=splits.validation and splits.validation.subset(args.eval_limit),
@@ -158,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(report["summary"], indent=1))
         return
     # under torchrun only rank 0 evaluates and writes; the others just train their shard
-    judges = judges_for(splits, args.judges_dir, args.dataset, device=args.device) if rank == 0 else None
+    # judges belong to the whole data set, so --limit changes what is trained, never what judges it
+    judges = judges_for(whole, _judges_dir(args), args.dataset, device=args.device) if rank == 0 else None
 
     if args.command == "evaluate":
         assert judges is not None, "evaluate runs in one process"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 import os
 import struct
@@ -60,6 +61,13 @@ class ImageData:
         """The images whose label is known (label >= 0; see `keep_labels`)."""
         known = self.labels >= 0
         return ImageData(self.images[known], self.labels[known], self.class_names)
+
+    def digest(self) -> str:
+        """16 hex digits that tell this data from any other: its images, labels, class names and image shape."""
+        digest = hashlib.sha256(json.dumps([self.class_names, list(self.image_shape)]).encode())
+        digest.update(self.images.numpy().tobytes())
+        digest.update(self.labels.numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def subset(self, limit: int | None) -> ImageData:
         """The first `limit` items (all when None): for short runs and tests."""
@@ -219,7 +227,9 @@ def read_image_folder(root: Path, image_shape: tuple[int, int, int], test_fracti
     channels = image_shape[0]
     if channels not in (1, 3):
         raise DataError(f"image folders give 1 (grayscale) or 3 (RGB) channels, not {channels}")
-    class_dirs = sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder (--image-folder takes a folder with one subfolder per class)")
+    class_dirs = sorted(path for path in root.iterdir() if path.is_dir())
     if not class_dirs:
         raise DataError(f"{root}: expected one subfolder per class, found none")
     every = max(2, round(1 / test_fraction)) if test_fraction > 0 else 0

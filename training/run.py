@@ -198,23 +198,36 @@ def _saved_state(path: Path, epochs_done: int) -> dict[str, Any] | None:
 JUDGES: dict[str, tuple[ClassifierArchitecture, int, int]] = {"cnn": ("cnn", 1, 10), "resnet": ("resnet", 2, 8)}
 
 
+class JudgeError(ValueError):
+    """An evaluation judge that does not belong to the data it was asked to judge."""
+
+
 def judges_for(splits: Splits, folder: Path, dataset: str, *, device: str = "cpu") -> dict[str, Classifier]:
-    """The evaluation judges stored as `folder/DATASET-NAME.safetensors`, each trained and saved there first
-    if it is missing (on the training images; its test accuracy goes in the file)."""
+    """The evaluation judges of this data, `folder/DATASET-DIGEST-NAME.safetensors` with DIGEST that of the
+    training images (`ImageData.digest`), so that other data never meets them; each trained on those images and
+    saved there first if it is missing (its test accuracy goes in the file). A judge file whose classes or
+    input shape are not the data's raises JudgeError."""
+    data = splits.train
     judges = {}
     for name, (architecture, seed, epochs) in JUDGES.items():
-        path = folder / f"{dataset}-{name}.safetensors"
+        path = folder / f"{dataset}-{data.digest()}-{name}.safetensors"
         if not path.exists():
-            trained = train_classifier(splits.train, architecture=architecture, epochs=epochs, seed=seed, device=device)
+            trained = train_classifier(data, architecture=architecture, epochs=epochs, seed=seed, device=device)
             accuracy = classifier_accuracy(trained, splits.test)
             log.info("evaluation judge %s: test accuracy %.4f", name, accuracy)
-            training = {"architecture": architecture, "seed": seed, "epochs": epochs, "train_images": len(splits.train)}
+            training = {"architecture": architecture, "seed": seed, "epochs": epochs, "train_images": len(data)}
+            folder.mkdir(parents=True, exist_ok=True)
             models.save(
-                path, trained, class_names=splits.train.class_names, training=training,
+                path, trained, class_names=data.class_names, training=training,
                 evaluation={"test_accuracy": accuracy},
             )  # fmt: skip
         checkpoint = models.load(path, device)
-        assert isinstance(checkpoint.model, Classifier), f"{path} is not a classifier checkpoint"
+        judged = (checkpoint.class_names, tuple(checkpoint.image_shape))
+        if not isinstance(checkpoint.model, Classifier) or judged != (data.class_names, data.image_shape):
+            raise JudgeError(
+                f"{path} judges {judged[0]} in images of shape {judged[1]}, not this data's {data.class_names} in "
+                f"{data.image_shape}: remove the file, or choose another --judges-dir"
+            )
         judges[name] = checkpoint.model
     return judges
 
@@ -247,4 +260,13 @@ def with_overrides(preset: ModelPreset, model: dict[str, Any], train_config: dic
     return dataclasses.replace(preset, model=model_fields, train=dataclasses.replace(preset.train, **train_fields))
 
 
-__all__ = ["JUDGES", "TrainConfig", "build", "judges_for", "reevaluate", "train_to_checkpoint", "with_overrides"]
+__all__ = [
+    "JUDGES",
+    "JudgeError",
+    "TrainConfig",
+    "build",
+    "judges_for",
+    "reevaluate",
+    "train_to_checkpoint",
+    "with_overrides",
+]
