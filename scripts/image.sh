@@ -41,7 +41,9 @@ for extra in ${extras//,/ }; do
   [[ " $known_extras " == *" $extra "* ]] || fail "unknown extra '$extra': one of $known_extras"
 done
 [ -z "$ca" ] || [ -r "$ca" ] || fail "cannot read the CA bundle $ca"
-[ -n "$ca" ] || [ -z "$online" ] || ca=$($python -m pip config get global.cert 2>/dev/null || true)
+if [ -z "$ca" ] && [ -n "$online" ]; then  # the CA this machine's pip trusts, if it names one
+  ca=${PIP_CERT:-$($python -m pip config list 2>/dev/null | sed -n "s/^[^=]*cert='\(.*\)'$/\1/p" | head -n 1)}
+fi
 
 command -v docker >/dev/null || fail "no docker command: install Docker (Debian: apt-get install docker.io) and start dockerd"
 if ! problem=$(docker info 2>&1 >/dev/null); then
