@@ -24,7 +24,8 @@ from PIL import Image
 
 from tests.servers import free_port, running_service
 
-pytestmark = pytest.mark.container
+# a cold build (the Debian base, the wheelhouse, every stage) takes minutes, past the suite's 300 s per test
+pytestmark = [pytest.mark.container, pytest.mark.timeout(1200)]
 ROOT = Path(__file__).resolve().parents[2]
 # docker-compose.yml's x-hardening, as `docker run` flags
 HARDENING = [
