@@ -5,7 +5,7 @@
 ARG BASE=python:3.11-slim-bookworm
 
 # The service's dependencies in a virtual environment, without the project: a code change reinstalls nothing.
-FROM ${BASE} AS deps
+FROM ${BASE} AS deps-core
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_FIND_LINKS=/wheels PIP_ROOT_USER_ACTION=ignore
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -17,8 +17,6 @@ COPY pyproject.toml build/image/ca-bundle.cr[t] /ca/
 COPY pyproject.toml README.md ./
 # Where torch comes from when no wheelhouse is given: PyTorch's CPU wheels, or a CUDA index for GPU hosts.
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-# Optional extras of the project: "ray" for the Ray Serve / KubeRay image.
-ARG EXTRAS=
 # A complete wheelhouse (its file `offline`) installs with no index at all; otherwise torch comes from
 # TORCH_INDEX. The dependencies come in through an empty copy of the project, then dropped. torch's C++
 # headers, test binaries and protoc (about 200 MB) serve no Python program.
@@ -30,16 +28,24 @@ RUN if [ -f /ca/ca-bundle.crt ]; then export PIP_CERT=/ca/ca-bundle.crt; fi \
     && rm -rf "$torch/test" "$torch/include" "$torch"/bin/protoc* "$torch"/bin/*Test "$torch"/bin/test_* \
     && mkdir models training service client \
     && touch models/__init__.py training/__init__.py service/__init__.py client/__init__.py \
-    && pip install ".${EXTRAS:+[$EXTRAS]}" \
-    && pip uninstall -y aeserve && rm -rf build ./*.egg-info
+    && pip install . && pip uninstall -y aeserve && rm -rf build ./*.egg-info
 
-# The trainer's: the service's plus the training extra (scikit-learn, scipy, matplotlib, ...).
-FROM deps AS deps-train
+# The service's, with optional extras of the project: EXTRAS=ray for the Ray Serve / KubeRay image.
+FROM deps-core AS deps
+COPY pyproject.toml build/image/wheels-extr[a] /wheels-extra/
+ARG EXTRAS=
 # hadolint ignore=DL3013
 RUN if [ -f /ca/ca-bundle.crt ]; then export PIP_CERT=/ca/ca-bundle.crt; fi \
     && if [ -f /wheels/offline ]; then export PIP_NO_INDEX=1; fi \
-    && pip install ".[train]" \
-    && pip uninstall -y aeserve && rm -rf build ./*.egg-info
+    && if [ -n "${EXTRAS}" ]; then pip install --find-links /wheels-extra ".[${EXTRAS}]" && pip uninstall -y aeserve; fi \
+    && rm -rf build ./*.egg-info
+
+# The trainer's: the service's plus the training extra (scikit-learn, scipy, matplotlib, ...).
+FROM deps-core AS deps-train
+# hadolint ignore=DL3013
+RUN if [ -f /ca/ca-bundle.crt ]; then export PIP_CERT=/ca/ca-bundle.crt; fi \
+    && if [ -f /wheels/offline ]; then export PIP_NO_INDEX=1; fi \
+    && pip install ".[train]" && pip uninstall -y aeserve && rm -rf build ./*.egg-info
 
 # The code runs from /app (PYTHONPATH, for Ray's workers too), compiled at build time: the root is read-only.
 FROM ${BASE} AS runtime

@@ -63,36 +63,44 @@ if [ -z "$base" ]; then
   fi
 fi
 
-# The wheelhouse: binary wheels for the image's Python (3.11, glibc 2.36), whatever this machine runs.
-# pip download only adds what is missing, so a change of extras is quick; a finished one is reused as is.
-wheels=build/image/wheels
-mkdir -p "$wheels"
+# The wheelhouse: binary wheels for the image's Python (3.11, glibc 2.36), whatever this machine runs. The
+# service's and the trainer's in wheels/, the extras' in wheels-extra/ (so extras leave the first layers
+# cached); each part made once and reused.
+wheels=build/image/wheels extra_wheels=build/image/wheels-extra
+mkdir -p "$wheels" "$extra_wheels"
 arch=$(uname -m)
 for_image=(--only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 --platform "manylinux2014_$arch")
 for glibc in $(seq 17 36); do for_image+=(--platform "manylinux_2_${glibc}_$arch"); done
 stamp=$(cat pyproject.toml; echo "$torch_index|$online|$arch")
-done_for="$wheels/.done-${extras:-none}"
-if [ "$(cat "$done_for" 2>/dev/null)" != "$stamp" ]; then
-  rm -f "$done_for"
+requirements() {  # the requirement lines of the named parts of pyproject.toml
+  $python -c 'import sys, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))
+extras, lines = project["project"]["optional-dependencies"], []
+for part in sys.argv[1:]:
+    lines += {"build": project["build-system"]["requires"], "core": project["project"]["dependencies"]}.get(part) or extras[part]
+print(*lines, sep="\n")' "$@" >build/image/requirements.txt
+}
+if [ "$(cat "$wheels/.done" 2>/dev/null)" != "$stamp" ]; then
+  rm -f "$wheels/.done"
   echo "image: making the wheelhouse in $wheels" >&2
   # torch first, from its index beside this machine's own indexes and wheels (a +cpu build outranks PyPI's)
   $python -m pip download -q --no-deps --retries 1 --dest "$wheels" --extra-index-url "$torch_index" \
     "${for_image[@]}" "torch==2.13.0" || fail "pip could not download torch 2.13.0 from $torch_index"
   if [ -z "$online" ]; then
-    $python - "$extras" >build/image/requirements.txt <<'EOF'
-import sys, tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))
-extras = project["project"]["optional-dependencies"]
-wanted = ["train", *filter(None, sys.argv[1].split(","))]
-print(*project["build-system"]["requires"], *project["project"]["dependencies"], *(r for e in wanted for r in extras[e]), sep="\n")
-EOF
+    requirements build core train
     $python -m pip download -q --dest "$wheels" --find-links "$wheels" "${for_image[@]}" -r build/image/requirements.txt \
       || fail "pip could not download the project's dependencies (above)"
   fi
   if [[ $torch_index != *cu[0-9]* ]] && compgen -G "$wheels/nvidia_*" >/dev/null; then
     fail "the wheelhouse took torch's CUDA build; pass the CPU index with --torch-index"
   fi
-  echo "$stamp" >"$done_for"
+  echo "$stamp" >"$wheels/.done"
+fi
+if [ -n "$extras" ] && [ -z "$online" ] && [ "$(cat "$extra_wheels/.done-$extras" 2>/dev/null)" != "$stamp" ]; then
+  requirements ${extras//,/ }
+  $python -m pip download -q --dest "$extra_wheels" --find-links "$wheels" "${for_image[@]}" \
+    -r build/image/requirements.txt || fail "pip could not download the dependencies of $extras (above)"
+  echo "$stamp" >"$extra_wheels/.done-$extras"
 fi
 # the Dockerfile installs with no index at all from a complete wheelhouse
 if [ -z "$online" ]; then touch "$wheels/offline"; else rm -f "$wheels/offline"; fi
