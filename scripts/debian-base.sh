@@ -22,8 +22,11 @@ mirror=${mirror:-http://deb.debian.org/debian/}
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 echo "debian-base: debootstrap bookworm from $mirror" >&2
-debootstrap --variant=minbase --include=python3,python3-venv bookworm "$root" "$mirror" >"$root.log" 2>&1 \
-  || { tail -5 "$root.log" >&2; rm -f "$root.log"; fail "debootstrap could not make the base from $mirror (set DEBIAN_MIRROR)"; }
+if ! debootstrap --variant=minbase --include=python3,python3-venv bookworm "$root" "$mirror" >"$root.log" 2>&1; then
+  why=$(grep -m 1 '^E:' "$root.log" || tail -n 1 "$root.log")
+  rm -f "$root.log"
+  fail "debootstrap could not make the base from $mirror (${why#E: }): set DEBIAN_MIRROR to a Debian mirror"
+fi
 rm -f "$root.log"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/tmp/*
 tar -C "$root" -c . | docker import \

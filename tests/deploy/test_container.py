@@ -58,12 +58,28 @@ def build(*arguments: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def images() -> dict[str, str]:
+def engine() -> None:
     if (problem := engine_problem()) is not None:
         if os.environ.get("AESERVE_CONTAINER_TESTS") == "required":
             pytest.fail(problem)
         pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def images(engine) -> dict[str, str]:
     return {"service": build(), "train": build("--target", "train")}
+
+
+def test_a_base_that_cannot_be_made_is_one_line(engine):
+    made = subprocess.run(
+        ["bash", "scripts/debian-base.sh", "aeserve-base:never"], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "DEBIAN_MIRROR": "http://127.0.0.1:9/debian/"}, timeout=300,
+    )  # fmt: skip
+    assert made.returncode == 2 and made.stdout == ""
+    last = made.stderr.splitlines()[-1]  # after the one progress line
+    assert last.startswith("debian-base: debootstrap could not make the base from http://127.0.0.1:9/debian/ (")
+    assert last.endswith("): set DEBIAN_MIRROR to a Debian mirror")
+    assert docker("image", "inspect", "aeserve-base:never", check=False).returncode != 0
 
 
 def wait_until_ready(base: str, container: str, deadline_s: float = 90) -> float:
