@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import distributed as dist
@@ -18,7 +18,7 @@ from torch import distributed as dist
 from training.data import MNIST_BASE_URL, DataError, hold_out_validation, load_splits
 from training.defaults import PRESETS
 from training.report import write_models_table
-from training.run import JudgeError, judges_for, reevaluate, train_to_checkpoint, with_overrides
+from training.run import TrainingMistake, judges_for, reevaluate, train_to_checkpoint, with_overrides
 from training.study import PARTS, run_study
 
 log = logging.getLogger("training")
@@ -63,8 +63,15 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's mistakes as one line (no usage block), status 2, like every other mistake here."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser = _OneLineParser(prog="python -m training", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser(
@@ -144,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
         _run(args)
-    except (DataError, JudgeError) as mistake:  # the user's data or files: one line saying what is wrong
+    except (DataError, TrainingMistake) as mistake:  # the user's data or files: one line saying what is wrong
         print(f"python -m training: {mistake}", file=sys.stderr)
         raise SystemExit(2) from None
 
@@ -160,7 +167,19 @@ def _judges_dir(args: argparse.Namespace) -> Path:
     return Path(args.out_dir) / "classifiers"
 
 
+def _writable_folder(path: Path) -> None:
+    """TrainingMistake unless `path` (or, where it does not exist yet, the folder that would hold it) can be
+    written: found before the data is read and the training starts, not at the first save."""
+    existing = next(folder for folder in (path, *path.parents) if folder.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise TrainingMistake(f"cannot write into {path} ({existing} is not a writable folder): choose another")
+
+
 def _run(args: argparse.Namespace) -> None:
+    if args.command == "train":
+        _writable_folder((args.out or Path("checkpoints") / f"{args.model}.safetensors").parent)
+    elif args.command == "defaults":
+        _writable_folder(Path(args.out_dir))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -221,8 +221,8 @@ def _md5(path: Path) -> str:
 def read_image_folder(root: Path, image_shape: tuple[int, int, int], test_fraction: float = 0.1) -> Splits:
     """One subfolder per class; each image converted to `image_shape` (mode and size).
 
-    Unreadable files are logged and skipped. Every k-th image of each class goes to the test split,
-    so the split is deterministic and stratified.
+    An unreadable image, or a class with too few images for both splits, raises DataError naming it. Every
+    k-th image of each class goes to the test split, so the split is deterministic and stratified.
     """
     channels = image_shape[0]
     if channels not in (1, 3):
@@ -242,12 +242,16 @@ def read_image_folder(root: Path, image_shape: tuple[int, int, int], test_fracti
                 with Image.open(path) as image:
                     array = from_pil(image, image_shape)
             except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
-                log.warning("skipping unreadable image %s: %s", path, error)
-                continue
+                raise DataError(f"{path}: not a readable image ({error}): fix or remove it") from error
             split = "test" if every and kept % every == every - 1 else "train"
             parts[split][0].append(array)
             parts[split][1].append(label)
             kept += 1
+        if kept < max(every, 2):
+            raise DataError(
+                f"{class_dir}: {kept} image{'s' * (kept != 1)}; each class needs at least {max(every, 2)} "
+                "(every 10th goes to the test split)"
+            )
     class_names = [path.name for path in class_dirs]
 
     def to_data(split: str) -> ImageData:

@@ -80,8 +80,13 @@ def train_to_checkpoint(
     start_epoch, state = 0, None
     if resume and out.exists():
         previous = models.load(out, device)
-        if (previous.kind, previous.variant) != (preset.kind, preset.variant):
-            raise ValueError(f"{out} holds a {previous.kind} ({previous.variant}), not a {preset.name}")
+        theirs = (previous.kind, previous.variant, previous.model.config, previous.class_names)
+        if theirs != (preset.kind, preset.variant, model.config, class_names):
+            raise TrainingMistake(
+                f"{out} holds another run ({previous.training.get('preset')} on {previous.training.get('dataset')}, "
+                f"{previous.kind} {previous.variant}), not this {preset.name} on {dataset}: "
+                "resume with that run's settings, or choose another --out"
+            )
         model.load_state_dict(previous.model.state_dict())
         history = previous.training.get("history", [])
         start_epoch = int(previous.training.get("epochs_done", 0))
@@ -198,7 +203,12 @@ def _saved_state(path: Path, epochs_done: int) -> dict[str, Any] | None:
 JUDGES: dict[str, tuple[ClassifierArchitecture, int, int]] = {"cnn": ("cnn", 1, 10), "resnet": ("resnet", 2, 8)}
 
 
-class JudgeError(ValueError):
+class TrainingMistake(ValueError):
+    """How a run was asked for cannot work (a checkpoint of another run to resume, a folder it cannot write):
+    the message says what to change."""
+
+
+class JudgeError(TrainingMistake):
     """An evaluation judge that does not belong to the data it was asked to judge."""
 
 
@@ -264,6 +274,7 @@ __all__ = [
     "JUDGES",
     "JudgeError",
     "TrainConfig",
+    "TrainingMistake",
     "build",
     "judges_for",
     "reevaluate",

@@ -183,13 +183,12 @@ def test_offline_gives_a_clear_error(tmp_path):
 # image folders
 
 
-def test_image_folder_reads_classes_converts_and_skips_unreadable_files(tmp_path, caplog):
+def test_image_folder_reads_classes_and_converts_any_mode_and_size(tmp_path):
     for name, colour, size in [("cats", (200, 10, 10), (40, 30)), ("dogs", (10, 10, 200), (16, 16))]:
         folder = tmp_path / name
         folder.mkdir()
         for index in range(10):
             Image.new("RGB", size, colour).save(folder / f"{index}.png")
-    (tmp_path / "dogs" / "broken.png").write_bytes(b"not really a png")
     Image.new("L", (20, 20), 30).save(tmp_path / "dogs" / "gray.jpg")
     splits = read_image_folder(tmp_path, (3, 8, 12))
     assert splits.train.class_names == ["cats", "dogs"]
@@ -198,7 +197,9 @@ def test_image_folder_reads_classes_converts_and_skips_unreadable_files(tmp_path
     assert sorted(torch.bincount(splits.test.labels).tolist()) == [1, 1]
     cat = splits.train.images[splits.train.labels == 0][0]
     assert cat[:, 0, 0].tolist() == [200, 10, 10]
-    assert "skipping unreadable image" in caplog.text and "broken.png" in caplog.text
+    (tmp_path / "dogs" / "broken.png").write_bytes(b"not really a png")
+    with pytest.raises(DataError, match=r"dogs/broken.png: not a readable image .*: fix or remove it"):
+        read_image_folder(tmp_path, (3, 8, 12))
 
 
 def test_image_folder_without_class_folders(tmp_path):

@@ -1,13 +1,8 @@
 """The evaluation judges belong to the data they were trained on: keyed by its digest, refused for other data."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
-from tests.servers import ROOT
 from training.data import ImageData, Splits
 from training.run import JudgeError, judges_for
 
@@ -64,21 +59,3 @@ def test_the_digest_tells_images_labels_classes_and_shape_apart():
     ]
     assert len({data.digest(), *(other.digest() for other in others)}) == 5
     assert small_data(["a", "b"], seed=0).train.digest() == data.digest()
-
-
-@pytest.mark.parametrize(
-    ("arguments", "says"),
-    [
-        (["--dataset", "folder", "--image-folder", "no/such/folder"], "no/such/folder: no such folder"),
-        (["--dataset", "folder"], "the folder data set needs --image-folder"),
-    ],
-)
-def test_a_mistake_in_the_data_is_one_line_on_stderr_and_status_2(tmp_path, arguments, says):
-    finished = subprocess.run(
-        [sys.executable, "-m", "training", "train", "--out", str(tmp_path / "m.safetensors"), *arguments],
-        cwd=ROOT, env=os.environ, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert finished.returncode == 2
-    assert finished.stderr.count("\n") == 1 and finished.stderr.startswith("python -m training: "), finished.stderr
-    assert says in finished.stderr
-    assert not (tmp_path / "m.safetensors").exists()
