@@ -63,6 +63,7 @@ class Readiness:
     status: str  # "ready", "not ready" or "shutting down"
     models: list[str]
     failed: dict[str, str]  # checkpoints that did not load, with the reason
+    reason: str | None = None  # why nothing is served: no models folder, or no checkpoint in it
 
 
 @dataclass(frozen=True)

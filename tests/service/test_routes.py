@@ -32,6 +32,7 @@ async def test_health_and_readiness(client):
         "status": "ready",
         "models": ["tiny-ae", "tiny-categorical", "tiny-cvae", "tiny-mixture", "tiny-vae"],
         "failed": {},
+        "reason": None,
     }
 
 
