@@ -16,7 +16,7 @@ from training.evaluate import classifier_accuracy, evaluate, features, frechet_d
 from training.ex_post import fit_class_mixture
 from training.fine_tune import fine_tune_decoder
 from training.loop import TrainConfig, train
-from training.run import build, train_to_checkpoint
+from training.run import TrainingMistake, build, train_to_checkpoint
 
 
 def short(preset_name: str, epochs: int = 1, **changes):
@@ -116,7 +116,7 @@ def test_resume_refuses_another_kind(small, judges, tmp_path):
     out = tmp_path / "model.safetensors"
     vae = dataclasses.replace(short("vae"), fine_tune=None)
     train_to_checkpoint(vae, small, out, dataset="fashion-mnist", judges=judges, evaluate_on="test")
-    with pytest.raises(ValueError, match="holds a vae"):
+    with pytest.raises(TrainingMistake, match=r"holds another run \(vae on fashion-mnist, vae plain\), not this aae"):
         train_to_checkpoint(short("aae"), small, out, dataset="fashion-mnist", judges=judges, resume=True)
 
 
