@@ -36,6 +36,8 @@ case $target in
 esac
 python=python3
 [ -x .venv/bin/python ] && python=.venv/bin/python
+$python -c 'import tomllib' 2>/dev/null || fail "needs Python 3.11 or newer as python3 here (it reads pyproject.toml)"
+$python -m pip --version >/dev/null 2>&1 || fail "needs pip for $python to make the wheelhouse (Debian: apt-get install python3-pip)"
 known_extras=$($python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"])')
 for extra in ${extras//,/ }; do
   [[ " $known_extras " == *" $extra "* ]] || fail "unknown extra '$extra': one of $known_extras"
