@@ -24,8 +24,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_service(models_dir: Path | str = "checkpoints", **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """Start the service, wait until /readyz answers 200, yield (base URL, process); kill it afterwards."""
+def running_service(
+    models_dir: Path | str = "checkpoints", wait_for: str = "/readyz", **env: str
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Start the service, wait until `wait_for` answers 200, yield (base URL, process); kill it afterwards."""
     port = free_port()
     environment = {**os.environ, "AESERVE_DEVICE": "cpu", "AESERVE_LOG_LEVEL": "warning", **env}
     process = subprocess.Popen(
@@ -37,7 +39,7 @@ def running_service(models_dir: Path | str = "checkpoints", **env: str) -> Itera
     deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get(f"{base}/readyz", headers=headers, timeout=1).status_code == 200:
+            if httpx.get(base + wait_for, headers=headers, timeout=1).status_code == 200:
                 break
         except httpx.TransportError:
             pass

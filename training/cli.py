@@ -1,4 +1,5 @@
-"""`python -m training`: train one model, evaluate a checkpoint, or retrain the default set."""
+"""`python -m training`: train one model, evaluate a checkpoint, retrain the default set, or export a data set
+as a folder of images."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any, NoReturn
 import torch
 from torch import distributed as dist
 
-from training.data import MNIST_BASE_URL, DataError, hold_out_validation, load_splits
+from training.data import MNIST_BASE_URL, DataError, Splits, hold_out_validation, load_splits, write_image_folder
 from training.defaults import PRESETS
 from training.report import write_models_table
 from training.run import TrainingMistake, judges_for, reevaluate, train_to_checkpoint, with_overrides
@@ -48,7 +49,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
         nargs=3,
         metavar=("C", "H", "W"),
         default=(1, 28, 28),
-        help="with --dataset folder: channels (1 or 3), height, width the images are converted to",
+        help="with --dataset folder, and for export: channels (1 or 3), height, width the images are converted to",
     )
     group.add_argument("--limit", type=int, help="use only the first N training images (quick runs)")
     group.add_argument(
@@ -132,6 +133,12 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _common_arguments(defaults)
 
+    export = commands.add_parser(
+        "export", help="write a data set as a folder of PNGs, OUT/{train,test}/CLASS/N.png, in --image-shape"
+    )
+    export.add_argument("out", type=Path)
+    _common_arguments(export)
+
     study = commands.add_parser(
         "study", help="semi-supervised and clustering AAEs against their baselines over seeds (docs/semi-supervised.md)"
     )
@@ -188,6 +195,14 @@ def _run(args: argparse.Namespace) -> None:
         args.dataset, fashion_mnist_dir=args.fashion_mnist_dir, mnist_dir=args.mnist_dir,
         mnist_base_url=args.mnist_url, image_folder=args.image_folder, image_shape=tuple(args.image_shape),
     )  # fmt: skip
+    if args.command == "export":
+        _writable_folder(args.out)
+        if args.out.is_dir() and any(args.out.iterdir()):
+            raise TrainingMistake(f"{args.out} is not empty: export into a new folder")
+        sliced = Splits(splits.train.subset(args.limit), splits.test.subset(args.eval_limit))
+        write_image_folder(sliced, args.out, tuple(args.image_shape))
+        print(f"{args.out}: {len(sliced.train)} training and {len(sliced.test)} test images")
+        return
     whole = splits = hold_out_validation(splits)
     splits = dataclasses.replace(
         splits, train=splits.train.subset(args.limit), test=splits.test.subset(args.eval_limit),

@@ -15,11 +15,13 @@ from PIL import Image
 from training.data import (
     FASHION_MNIST_CLASSES,
     DataError,
+    Splits,
     download_mnist,
     keep_labels,
     read_idx,
     read_image_folder,
     read_mnist_layout,
+    write_image_folder,
 )
 
 
@@ -205,6 +207,41 @@ def test_image_folder_reads_classes_and_converts_any_mode_and_size(tmp_path):
 def test_image_folder_without_class_folders(tmp_path):
     with pytest.raises(DataError, match="one subfolder per class"):
         read_image_folder(tmp_path, (1, 28, 28))
+
+
+def test_an_exported_folder_reads_back_as_its_source_in_order_with_its_labels(small, tmp_path):
+    source = Splits(small.train.subset(300), small.test.subset(50))
+    write_image_folder(source, tmp_path / "gray", (1, 28, 28))
+    assert (tmp_path / "gray" / "classes.txt").read_text().splitlines()[:2] == ["T-shirt-top", "Trouser"]
+    back = read_image_folder(tmp_path / "gray", (1, 28, 28))
+    for theirs, ours in ((source.train, back.train), (source.test, back.test)):
+        assert torch.equal(theirs.images, ours.images) and torch.equal(theirs.labels, ours.labels)
+    assert back.train.class_names[0] == "T-shirt-top"  # "/" cannot be in a folder's name
+
+    write_image_folder(source, tmp_path / "rgb", (3, 32, 32))
+    rgb = read_image_folder(tmp_path / "rgb", (3, 32, 32))
+    assert rgb.train.images.shape == (300, 3, 32, 32) and torch.equal(rgb.train.labels, source.train.labels)
+    assert torch.equal(rgb.train.images[:, 0], rgb.train.images[:, 2])  # gray, as RGB
+
+
+def test_an_image_folder_with_train_and_test_keeps_them_and_refuses_other_classes(tmp_path):
+    for split, count in (("train", 3), ("test", 2)):
+        for name in ("b", "a"):
+            (tmp_path / split / name).mkdir(parents=True)
+            for index in range(count):
+                Image.new("L", (4, 4), 100 if name == "a" else 200).save(tmp_path / split / name / f"{index}.png")
+    splits = read_image_folder(tmp_path, (1, 4, 4))
+    assert (len(splits.train), len(splits.test), splits.train.class_names) == (6, 4, ["a", "b"])
+    assert splits.train.labels.tolist() == [0, 1] * 3  # by file name, then class
+    (tmp_path / "classes.txt").write_text("b\na\n")
+    assert read_image_folder(tmp_path, (1, 4, 4)).test.class_names == ["b", "a"]
+    (tmp_path / "classes.txt").write_text("b\nc\n")
+    with pytest.raises(DataError, match=r"classes.txt lists \['b', 'c'\] but .* has the class folders"):
+        read_image_folder(tmp_path, (1, 4, 4))
+    (tmp_path / "classes.txt").unlink()
+    (tmp_path / "test" / "c").mkdir()
+    with pytest.raises(DataError, match=r"train/ has classes \['a', 'b'\] but test/ has \['a', 'b', 'c'\]"):
+        read_image_folder(tmp_path, (1, 4, 4))
 
 
 def test_keep_labels_keeps_a_seeded_class_balanced_subset_and_hides_the_rest(fashion):
