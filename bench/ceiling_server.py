@@ -17,8 +17,8 @@ import uvicorn
 from fastapi import Depends, Response
 
 from service.app import create_app
-from service.deps import require_token
-from service.inputs import Decoding
+from service.auth import require_token
+from service.dependencies import Decoding
 from service.schemas import ImagesResponse
 from service.settings import Settings
 

@@ -31,6 +31,7 @@ from torch import nn
 from models.base import Autoencoder
 from models.priors import Prior, PriorError, prior_from_metadata
 from models.registry import MODELS
+from models.validation import in_words
 
 FORMAT_VERSION = 1
 METADATA_KEY = "aeserve"
@@ -275,8 +276,7 @@ def _parse_header(path: Path, metadata: dict[str, str]) -> dict[str, Any]:
     try:
         _Header.model_validate(header)
     except pydantic.ValidationError as error:
-        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
-        raise CheckpointError(f"{path}: the header's fields have the wrong types ({wrong})") from error
+        raise CheckpointError(f"{path}: the header's fields have the wrong types ({in_words(error)})") from error
     if header["kind"] not in MODELS:
         raise CheckpointError(f"{path}: unknown kind {header['kind']!r}; known kinds: {', '.join(MODELS)}")
     return header

@@ -19,9 +19,10 @@ import pydantic
 import uvicorn
 from fastapi import FastAPI
 
+from models.validation import in_words
 from service.app import create_app
 from service.catalog import resolve_device
-from service.connections import with_read_timeout
+from service.read_timeout import with_read_timeout
 from service.settings import Settings
 
 
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings(**overrides)
     except pydantic.ValidationError as error:
-        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        wrong = in_words(error, limit=50)
         sys.exit(f"aeserve: a setting is not valid ({wrong}); see python -m service --help and AESERVE_* variables")
     if (mistake := startup_mistake(settings)) is not None:
         sys.exit(f"aeserve: {mistake}")

@@ -17,8 +17,8 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
+from service.auth import require_token
 from service.catalog import Catalog, resolve_device
-from service.deps import require_token
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimit, PerRequest

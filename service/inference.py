@@ -29,7 +29,8 @@ import torch
 import models
 from models import Autoencoder
 from models.pixels import to_uint8, to_unit
-from service.frames import (
+from service.images import encode_png_base64
+from service.messages import (
     HEADER,
     Batch,
     Decoded,
@@ -45,7 +46,6 @@ from service.frames import (
     send,
     unpack,
 )
-from service.images import encode_png_base64
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,6 @@ class Runner(abc.ABC):
     """Where one device's forward passes run: models loaded and unloaded by key, one batch at a time.
 
     The two kinds differ only in how a message reaches `handle` and its reply comes back."""
-
-    own_process: bool
 
     async def load(self, key: str, checkpoint: bytes) -> None:
         """Load the checkpoint file's bytes under `key` (a name and version: both versions live during a reload)."""
@@ -85,8 +83,6 @@ def _raise_failure(reply: Reply) -> Reply:
 class ThreadRunner(Runner):
     """One message at a time on a thread of this process, on models this runner holds."""
 
-    own_process = False
-
     def __init__(self, device: torch.device) -> None:
         self.device = str(device)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{device}")
@@ -102,14 +98,12 @@ class ThreadRunner(Runner):
 
 
 class ProcessRunner(Runner):
-    """One message at a time in a process of its own, spoken to over a socket pair (`service.frames`).
+    """One message at a time in a process of its own, spoken to over a socket pair (`service.messages`).
 
     The event loop writes and reads the frames itself (asyncio streams): no helper thread in this process,
     whose GIL wait behind the busy event loop made every round trip through a ProcessPoolExecutor
     cost ~10 ms under load (against 0.2 ms idle).
     """
-
-    own_process = True
 
     def __init__(self, device: torch.device, threads: int) -> None:
         self._socket, theirs = socket.socketpair()

@@ -1,5 +1,5 @@
 """The HTTP routes. They validate and convert only: tensors and models live behind the worker, and what
-a request names is looked up by the dependencies in `service.inputs`."""
+a request names is looked up by the dependencies in `service.dependencies`."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from service import answers, images
-from service.deps import require_admin, require_token
+from service import images, responses
+from service.auth import require_admin, require_token
+from service.dependencies import CatalogDep, Classifying, Decoding, EncodeCall, Encoding, PathModel, Sampling
 from service.errors import ClientGone, ProblemError
-from service.frames import Encoded
-from service.inputs import CatalogDep, Classifying, Decoding, EncodeCall, Encoding, PathModel, Sampling
+from service.messages import Encoded
 from service.schemas import (
     ClassifyResponse,
     EncodeJSON,
@@ -194,7 +194,7 @@ async def encode(call: Encoding, request: Request) -> Response:
     served = call.served
     encoded = await _encoded(call, request)
     probabilities = encoded.class_probabilities
-    return answers.as_json(
+    return responses.as_json(
         EncodeResponse(
             model=served.name,
             latents=encoded.latents.tolist(),
@@ -218,7 +218,7 @@ async def classify(call: Classifying, request: Request) -> Response:
     probabilities = (await _encoded(call, request)).class_probabilities
     assert probabilities is not None, "a categorical head gives class probabilities"
     predicted = probabilities.argmax(1).tolist()
-    return answers.as_json(
+    return responses.as_json(
         ClassifyResponse(
             model=served.name, probabilities=probabilities.tolist(), predicted=predicted,
             names=[served.class_name(index) for index in predicted],
@@ -239,7 +239,7 @@ async def _encoded(call: EncodeCall, request: Request) -> Encoded:
             status = 413 if isinstance(error, images.ImageTooLarge) else 422
             raise ProblemError(status, f"image {numbered[0]}: {error}") from error
 
-    arrays = await answers.in_threads(catalog, decode_one, list(enumerate(call.blobs)))
+    arrays = await responses.in_threads(catalog, decode_one, list(enumerate(call.blobs)))
     watch = ClientWatch(request)
     return await through_worker(watch, served.worker.encode(np.stack(arrays), call.labels, waiting=watch.start))
 
@@ -258,9 +258,9 @@ async def decode(call: Decoding, request: Request) -> Response:
     decoded = await through_worker(watch, decoding)
     if call.grid:
         assert decoded.images is not None
-        return await answers.png_grid(catalog, served, decoded.images)
+        return await responses.png_grid(catalog, served, decoded.images)
     assert decoded.pngs is not None
-    return answers.as_json(ImagesResponse(model=served.name, images=decoded.pngs), served)
+    return responses.as_json(ImagesResponse(model=served.name, images=decoded.pngs), served)
 
 
 @api.get(
@@ -279,9 +279,9 @@ async def sample(call: Sampling, request: Request) -> Response:
     drawn = await through_worker(watch, sampling)
     if call.grid:
         assert drawn.images is not None
-        return await answers.png_grid(catalog, served, drawn.images)
+        return await responses.png_grid(catalog, served, drawn.images)
     assert drawn.pngs is not None
-    return answers.as_json(
+    return responses.as_json(
         SampleResponse(
             model=served.name, images=drawn.pngs, latents=drawn.latents.tolist(), labels=drawn.labels, seed=drawn.seed
         ),

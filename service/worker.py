@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from models import Autoencoder, Prior, draw_codes
-from service.frames import Batch, Decoded, Encoded, Operation, Output
 from service.inference import Runner
+from service.messages import Batch, Decoded, Encoded, Operation, Output
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)

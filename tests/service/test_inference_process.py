@@ -62,7 +62,7 @@ def test_frames_to_and_from_the_inference_process_are_safetensors_and_round_trip
     import numpy as np
     import safetensors.numpy
 
-    from service.frames import Batch, Decoded, Encoded, Failed, Load, Output, Unload, pack, unpack
+    from service.messages import Batch, Decoded, Encoded, Failed, Load, Output, Unload, pack, unpack
 
     batch = Batch("vae", "decode", np.arange(6, dtype=np.float32).reshape(3, 2), None, [1, 2], [True, False], 32)
     output = Output(

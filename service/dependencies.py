@@ -19,9 +19,10 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from models import Prior
+from models.validation import in_words
 from service import images
+from service.auth import get_catalog
 from service.catalog import Catalog, ServedModel, UnknownModel
-from service.deps import get_catalog
 from service.errors import ProblemError
 from service.schemas import DecodeRequest, EncodeJSON
 from service.settings import Settings
@@ -181,8 +182,7 @@ async def _uploads(request: Request, model: str | None, *, classify: bool) -> En
         try:
             body = EncodeJSON.model_validate_json(await request.body())
         except ValidationError as error:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:5])
-            raise ProblemError(422, detail) from error
+            raise ProblemError(422, in_words(error)) from error
         _count(len(body.images), request)
         model, labels = body.model or model, body.labels
         try:
