@@ -18,9 +18,10 @@ from torch import distributed as dist
 
 from training.data import MNIST_BASE_URL, DataError, Splits, hold_out_validation, load_splits, write_image_folder
 from training.defaults import PRESETS
-from training.report import write_models_table
+from training.report import models_table, write_models_table
 from training.run import TrainingMistake, judges_for, reevaluate, train_to_checkpoint, with_overrides
 from training.study import PARTS, run_study
+from training.targets import check
 
 log = logging.getLogger("training")
 
@@ -133,6 +134,17 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _common_arguments(defaults)
 
+    report = commands.add_parser(
+        "report", help="rewrite docs/models.md from the committed set's stored figures; --check its targets"
+    )
+    report.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
+    report.add_argument("--docs-dir", type=Path, default=Path("docs"))
+    report.add_argument(
+        "--check", action="store_true",
+        help="write nothing: exit 1 naming each target (training/targets.py) the stored figures miss, or a stale "
+        "docs/models.md",
+    )  # fmt: skip
+
     export = commands.add_parser(
         "export", help="write a data set as a folder of PNGs, OUT/{train,test}/CLASS/N.png, in --image-shape"
     )
@@ -182,7 +194,25 @@ def _writable_folder(path: Path) -> None:
         raise TrainingMistake(f"cannot write into {path} ({existing} is not a writable folder): choose another")
 
 
+def _report(args: argparse.Namespace) -> None:
+    before = args.docs_dir / "benchmarks" / "quality-before.json"
+    table, out = models_table(args.checkpoints, args.docs_dir, before), args.docs_dir / "models.md"
+    if not args.check:
+        out.write_text(table)
+        return
+    missed = check(args.checkpoints)
+    if not out.exists() or out.read_text() != table:
+        missed.append(f"{out} is not the table of {args.checkpoints}: run python -m training report")
+    for line in missed:
+        print(f"missed: {line}", file=sys.stderr)
+    if missed:
+        raise SystemExit(1)
+    print(f"{args.checkpoints}: every target in training/targets.py holds; {out} is up to date")
+
+
 def _run(args: argparse.Namespace) -> None:
+    if args.command == "report":
+        return _report(args)
     if args.command == "train":
         _writable_folder((args.out or Path("checkpoints") / f"{args.model}.safetensors").parent)
     elif args.command == "defaults":

@@ -21,6 +21,11 @@ def _figure(figures: dict[str, Any], key: str, digits: int = 3) -> str:
 
 
 def write_models_table(checkpoints_dir: Path, out: Path, before: Path | None = None) -> None:
+    out.write_text(models_table(checkpoints_dir, out.parent, before))
+
+
+def models_table(checkpoints_dir: Path, docs_dir: Path, before: Path | None = None) -> str:
+    """docs/models.md's text for the checkpoints in `checkpoints_dir`, with the pictures under `docs_dir`."""
     checkpoints = {path.stem: models.load(path) for path in sorted(checkpoints_dir.glob("*.safetensors"))}
     judges = {
         path.stem.rsplit("-", 1)[1]: models.load(path)
@@ -136,7 +141,7 @@ def write_models_table(checkpoints_dir: Path, out: Path, before: Path | None = N
             text.append(f"| `{name}` | {labels} | " + " | ".join(cells) + " |")
     text += ["", "## Pictures", "", "Samples at the same seed (0) before issue #15 and now; a row per class.", ""]
     for name in checkpoints:
-        pictures = out.parent / "models" / name
+        pictures = docs_dir / "models" / name
         before_cell = (
             f"![samples before](models/{name}/samples-before.png)"
             if (pictures / "samples-before.png").exists()
@@ -158,4 +163,4 @@ def write_models_table(checkpoints_dir: Path, out: Path, before: Path | None = N
         for picture, caption in (("clusters", "test images per cluster"), ("style_content", "style and content")):
             if (pictures / f"{picture}.png").exists():
                 text += [f"{caption}:", "", f"![{caption}](models/{name}/{picture}.png)", ""]
-    out.write_text("\n".join(text))
+    return "\n".join(text)
