@@ -17,17 +17,26 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def codes_of(model: Autoencoder, data: ImageData) -> torch.Tensor:
-    """The codes (N, latent_dim) of `data`'s images (encoded with their labels where the encoder takes them),
-    float64 on the CPU; a VAE's are its posterior means."""
+@torch.no_grad()
+def encode_all(model: Autoencoder, data: ImageData) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Every image's code (a VAE's posterior mean; encoded with its label where the encoder takes one) and, for
+    a categorical head, its y probabilities: on the model's device, in eval mode, 1,000 images at a time."""
     model.eval()
     device = next(model.parameters()).device
-    chunks = []
+    latents, head_probabilities = [], []
     for start in range(0, len(data), 1000):
         images = to_unit(data.images[start : start + 1000].to(device))
         labels = data.labels[start : start + 1000].to(device) if model.takes_labels_to_encode else None
-        chunks.append(model.encode(images, labels).latents.cpu())
-    return torch.cat(chunks).double()
+        encoding = model.encode(images, labels)
+        latents.append(encoding.latents)
+        if encoding.class_logits is not None:
+            head_probabilities.append(torch.softmax(encoding.class_logits, dim=1))
+    return torch.cat(latents), torch.cat(head_probabilities) if head_probabilities else None
+
+
+def codes_of(model: Autoencoder, data: ImageData) -> torch.Tensor:
+    """The codes (N, latent_dim) of `data`'s images, float64 on the CPU (what the densities are fitted to)."""
+    return encode_all(model, data)[0].cpu().double()
 
 
 def fit_ex_post_density(

@@ -29,6 +29,7 @@ from models.nets import ImageDiscriminator
 from models.pixels import to_unit
 from training.classifiers import auxiliary_classifier
 from training.data import ImageData
+from training.ex_post import encode_all
 from training.steps import auxiliary_labels
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ def fine_tune_decoder(
     auxiliary.requires_grad_(False)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    model.to(device).eval()
+    # the encoder stays frozen in eval mode, so every image's code is the same in every epoch: computed once
+    latents, head_labels = encode_all(model.to(device), data)
     model.decoder.train()
     optimiser = torch.optim.Adam(model.decoder.parameters(), lr=config.learning_rate)
     steps = config.epochs * -(-len(data) // config.batch_size)
@@ -83,7 +85,6 @@ def fine_tune_decoder(
         discriminator_optimiser = torch.optim.Adam(
             discriminator.parameters(), lr=config.adversary_learning_rate, betas=(0.5, 0.999)
         )
-    latents, head_labels = _frozen_codes(model, data, device)
     history = []
     for epoch in range(config.epochs):
         started = time.perf_counter()
@@ -128,20 +129,3 @@ def fine_tune_decoder(
         history.append(stats)
     model.eval()
     return history
-
-
-@torch.no_grad()
-def _frozen_codes(
-    model: Autoencoder, data: ImageData, device: torch.device | str
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Every image's code (a VAE's posterior mean) and, for a categorical head, its y probabilities: the encoder
-    is frozen in eval mode, so they are the same in every epoch and are computed once, not once a batch."""
-    latents, head_labels = [], []
-    for start in range(0, len(data), 1000):
-        images = to_unit(data.images[start : start + 1000].to(device))
-        labels = data.labels[start : start + 1000].to(device)
-        encoding = model.encode(images, labels if model.takes_labels_to_encode else None)
-        latents.append(encoding.latents)
-        if encoding.class_logits is not None:
-            head_labels.append(torch.softmax(encoding.class_logits, dim=1))
-    return torch.cat(latents), torch.cat(head_labels) if head_labels else None
