@@ -2,7 +2,7 @@
 Fashion-MNIST with this tree and with another revision (a git worktree), and compares every tensor of the
 two checkpoints, and their stored evaluation.
 
-    .venv/bin/python bench/same_weights.py --against HEAD~1 [--models ae vae aae aae-semisupervised]
+    .venv/bin/python bench/same_weights.py --against HEAD~1 [--models ae vae aae aae-clusters]
 
 Prints one line per preset and exits 1 if any differs. The judges are the committed ones (`--limit` trains
 on a slice; the judges belong to the whole data), so nothing but the runs themselves is trained.
@@ -28,7 +28,9 @@ SLICE = ["--epochs", "1", "--limit", "600", "--eval-limit", "100", "--device", "
 def train(tree: Path, preset: str, out: Path) -> None:
     judges = ["--judges-dir", str(ROOT / "checkpoints" / "classifiers")]
     command = [sys.executable, "-m", "training", "train", "--model", preset, "--out", str(out), *SLICE, *judges]
-    subprocess.run(command, cwd=tree, check=True, capture_output=True)
+    done = subprocess.run(command, cwd=tree, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{preset} in {tree}: {done.stderr.strip().splitlines()[-1:]}")
 
 
 def differences(first: Path, second: Path) -> list[str]:
@@ -41,9 +43,9 @@ def differences(first: Path, second: Path) -> list[str]:
 
 
 def _untimed(value: Any) -> Any:
-    """The checkpoint's header without its timings (every "seconds"): the rest must be equal."""
+    """The checkpoint's header without its timings (every "seconds", "images_per_second"): the rest must be equal."""
     if isinstance(value, dict):
-        return {key: _untimed(item) for key, item in value.items() if key != "seconds"}
+        return {key: _untimed(item) for key, item in value.items() if key not in ("seconds", "images_per_second")}
     if isinstance(value, list):
         return [_untimed(item) for item in value]
     return value
@@ -52,7 +54,7 @@ def _untimed(value: Any) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--against", default="HEAD", help="the revision to compare with [HEAD]")
-    parser.add_argument("--models", nargs="+", default=["ae", "vae", "aae", "aae-semisupervised"])
+    parser.add_argument("--models", nargs="+", default=["ae", "vae", "aae", "aae-clusters"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         other = Path(temporary) / "tree"
