@@ -12,12 +12,9 @@ that says what is wrong.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ import torch
 from torch import nn
 
 from models.base import Autoencoder
+from models.files import write_atomically
 from models.priors import Prior, PriorError, prior_from_metadata
 from models.registry import MODELS
 from models.validation import in_words
@@ -157,25 +155,6 @@ def save(
     write_atomically(path, payload)
 
 
-def write_atomically(path: Path, payload: bytes) -> None:
-    """Write `payload` to `path` so that a crash at any point leaves the old file or the new one, whole
-    (a temporary file in the same folder, fsync, rename, fsync of the folder); no temporary file stays."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            os.fchmod(file.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    _fsync_directory(path.parent)
-
-
 def load(source: str | Path | bytes, device: str | torch.device = "cpu", *, weights: bool = True) -> Checkpoint:
     """Read and validate a checkpoint from a file or its bytes; the model comes in eval mode on `device`.
 
@@ -302,21 +281,3 @@ def _check_tensors(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor
     ]
     if problems:
         raise CheckpointError(f"{path}: tensors do not match the model its header describes; " + "; ".join(problems))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -22,9 +22,10 @@ from models import Prior
 from models.validation import in_words
 from service import images
 from service.auth import get_catalog
-from service.catalog import Catalog, ServedModel, UnknownModel
+from service.catalog import Catalog, UnknownModel
 from service.errors import ProblemError
 from service.schemas import DecodeRequest, EncodeJSON
+from service.served import ServedModel
 from service.settings import Settings
 
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
@@ -81,9 +82,24 @@ def _labels(served: ServedModel, labels: list[Any] | None, count: int, *, needed
     if len(labels) != count:
         raise ProblemError(422, f"got {len(labels)} labels for {count} items; give exactly one per item")
     try:
-        return [served.class_index(label) for label in labels]
+        return [class_index(served, label) for label in labels]
     except ValueError as error:
         raise ProblemError(422, str(error)) from error
+
+
+def class_index(served: ServedModel, label: int | str) -> int:
+    """A label given as an index or a class name -> the index; ValueError saying what is valid."""
+    names = served.checkpoint.class_names or [str(i) for i in range(served.model.config.num_classes)]
+    if isinstance(label, str) and label in names:
+        return names.index(label)
+    # query strings carry indices as text; ASCII digits only: "²" passes isdigit() but int() refuses it
+    if isinstance(label, str) and label.isascii() and label.isdecimal():
+        label = int(label)
+    if isinstance(label, int) and not isinstance(label, bool):
+        if 0 <= label < len(names):
+            return label
+        raise ValueError(f"label {label} is out of range: model {served.name} has classes 0..{len(names) - 1}")
+    raise ValueError(f"unknown label {label!r}: use an index 0..{len(names) - 1} or one of {names}")
 
 
 def _count(count: int, request: Request) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.catalog import Catalog, ServedModel
+from service.catalog import Catalog
+from service.served import ServedModel
 
 
 def served_openapi(app: FastAPI, catalog: Catalog) -> Callable[[], dict[str, Any]]:

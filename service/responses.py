@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from service import images
-from service.catalog import Catalog, ServedModel
+from service.catalog import Catalog
+from service.served import ServedModel
 
 T = TypeVar("T")
 

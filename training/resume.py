@@ -18,7 +18,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from models.checkpoint import write_atomically
+from models.files import write_atomically
 
 _TREE = "training_state"
 

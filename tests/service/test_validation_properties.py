@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import models
-from service.catalog import ServedModel
+from service.dependencies import class_index
 from service.schemas import DecodeRequest
+from service.served import ServedModel
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
@@ -42,7 +43,7 @@ def served(tiny_models_dir):
 @example(label="٣")  # an Arabic-Indic three: int() reads it, but an index is given in ASCII
 def test_a_label_resolves_to_a_class_index_or_is_refused_with_a_value_error(served, label):
     try:
-        index = served.class_index(label)
+        index = class_index(served, label)
     except ValueError as error:
         assert "label" in str(error)
         return
