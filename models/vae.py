@@ -54,9 +54,13 @@ class VAE(Autoencoder):
         return Encoding(means, log_variances)
 
     @staticmethod
-    def reparameterize(means: torch.Tensor, log_variances: torch.Tensor) -> torch.Tensor:
-        """z = mu + sigma * eps with sigma = exp(log_variance / 2): sigma, not sigma squared."""
-        return means + torch.exp(0.5 * log_variances) * torch.randn_like(means)
+    def reparameterize(
+        means: torch.Tensor, log_variances: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """z = mu + sigma * eps with sigma = exp(log_variance / 2): sigma, not sigma squared. eps from `generator`
+        (a CPU one) where given, else from torch's global generator, as training draws it."""
+        noise = torch.randn_like(means) if generator is None else torch.randn(means.shape, generator=generator)
+        return means + torch.exp(0.5 * log_variances) * noise.to(means.device)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> VAEOutput:
         means, log_variances, _ = self.encode(images, labels)

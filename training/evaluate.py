@@ -106,6 +106,7 @@ def evaluate(
     model.eval()
     device = _device(model)
     squared_error = bce = negative_elbo = 0.0
+    elbo_noise = torch.Generator().manual_seed(seed)  # the same checkpoint and data give the same figures
     for start in range(0, len(data), BATCH):
         images = to_unit(data.images[start : start + BATCH].to(device))
         labels = data.labels[start : start + BATCH].to(device)
@@ -116,7 +117,7 @@ def evaluate(
         if isinstance(model, VAE):  # one-sample estimate of -ELBO = E_q[-log p(x|z)] + KL(q || p)
             encoding = model.encode(images, labels if model.takes_labels_to_encode else None)
             assert encoding.log_variances is not None
-            latents = VAE.reparameterize(encoding.latents, encoding.log_variances)
+            latents = VAE.reparameterize(encoding.latents, encoding.log_variances, elbo_noise)
             sampled_logits = model.decode(latents, labels if model.takes_labels_to_decode else None)
             reconstruction = F.binary_cross_entropy_with_logits(sampled_logits, images, reduction="none")
             kl = kl_to_standard_normal(encoding.latents, encoding.log_variances)
