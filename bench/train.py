@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 
 import models
 from training.data import FASHION_MNIST_CLASSES, ImageData, read_mnist_layout
-from training.defaults import PRESETS
 from training.loop import train
+from training.presets import PRESETS
 from training.run import build
 from training.steps import Batch, ReconstructionStep
 

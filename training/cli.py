@@ -17,7 +17,7 @@ import torch
 from torch import distributed as dist
 
 from training.data import MNIST_BASE_URL, DataError, Splits, hold_out_validation, load_splits, write_image_folder
-from training.defaults import PRESETS
+from training.presets import PRESETS
 from training.report import models_table, write_models_table
 from training.run import TrainingMistake, judges_for, reevaluate, train_to_checkpoint, with_overrides
 from training.study import PARTS, run_study

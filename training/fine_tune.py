@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch.nn import functional as F
@@ -28,30 +27,12 @@ from models.losses import reconstruction_loss
 from models.nets import ImageDiscriminator
 from models.pixels import to_unit
 from training.classifiers import auxiliary_classifier
+from training.config import FineTuneConfig
 from training.data import ImageData
 from training.ex_post import encode_all
 from training.steps import auxiliary_labels
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class FineTuneConfig:
-    epochs: int = 3  # passes over the training images, decoder only
-    # what the draws come from: a per-class ex-post density fitted to the codes (which then becomes the
-    # model's sampler), or the family's prior where its components already follow the labels (label-prior AAEs)
-    density: Literal["class_mixture", "prior"] = "class_mixture"
-    components: int = 3  # Gaussians per class in the ex-post density
-    auxiliary_weight: float = 30.0  # weight of the auxiliary classifier's cross-entropy (reconstruction: nats)
-    auxiliary_epochs: int = 4  # training of the auxiliary classifier, before the decoder's
-    learning_rate: float = 5e-4  # Adam, decaying to 0 along a cosine
-    # an image-space adversary on the draws (0: none): a discriminator learns to tell real training images
-    # from decoded draws, and the decoder learns to draw images whose mean features in it match the real
-    # ones' (feature matching, Salimans et al. 2016), which the blur of a reconstruction loss never asks for
-    adversary_weight: float = 0.0
-    adversary_learning_rate: float = 2e-4  # Adam with beta1 0.5, as GANs are trained
-    batch_size: int = 128
-    seed: int = 0
 
 
 def fine_tune_decoder(

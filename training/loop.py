@@ -13,7 +13,6 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,30 +24,13 @@ from tqdm import tqdm
 
 from models import Autoencoder, Classifier, ClassifierConfig, Prior
 from models.pixels import to_unit
+from training.config import TrainConfig
 from training.data import ImageData
 from training.neighbours import nearest_neighbours
 from training.phases import phases_for
 from training.steps import Batch
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    epochs: int = 10  # passes over the training images
-    batch_size: int = 128
-    learning_rate: float = 1e-3  # Adam, reconstruction phase; every rate decays to 0 along a cosine
-    discriminator_learning_rate: float = 2e-4  # Adam, AAE discriminator
-    generator_learning_rate: float = 1e-3  # Adam, AAE encoder fooling the discriminator
-    auxiliary_weight: float = 0.0  # weight of the auxiliary classifier's loss on prior draws (0: no classifier)
-    unlabelled_fraction: float = 0.0  # label-prior AAE: share of codes the discriminator sees as "no label"
-    labelled_learning_rate: float = 1e-3  # Adam, the semi-supervised and neighbour phases (categorical AAE)
-    category_balance: float = 0.0  # categorical AAE: weight of the batch's mean y's divergence from uniform
-    # categorical AAE: y agrees with one of each image's k nearest by HOG features (0: no phase); its term keeping
-    # the mean y near uniform weighs category_balance, without which the phase puts every image in a few classes
-    neighbours: int = 0
-    only_phases: tuple[str, ...] = ()  # run just these phases (training.phases names); empty: all of them
-    seed: int = 0
 
 
 EpochStats = dict[str, float]

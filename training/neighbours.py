@@ -5,7 +5,7 @@ Gansbeke et al. 2020, with histograms of oriented gradients in place of a self-s
 Why HOG (Dalal & Triggs 2005; scikit-image's) and not the pixels: among Fashion-MNIST's training images only a
 little more of each image's 20 nearest share its class (83 % against 80 % by the pixels' principal components),
 but the clustering AAE trained on them maps to the classes far better (30 clusters, seeds 0 / 1: 0.775 / 0.743
-against 0.695 / 0.722; training/defaults.py).
+against 0.695 / 0.722; docs/findings.md).
 """
 
 from __future__ import annotations

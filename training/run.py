@@ -19,13 +19,13 @@ from models.registry import MODELS
 from training import plots
 from training.categorical import classification_figures, cluster_figures, labelled_by_head
 from training.classifiers import train_classifier
+from training.config import ModelPreset, TrainConfig
 from training.data import ImageData, Splits, keep_labels
-from training.defaults import ModelPreset
 from training.evaluate import classifier_accuracy, evaluate
 from training.ex_post import fit_class_mixture, fit_ex_post_density
 from training.fine_tune import fine_tune_decoder
 from training.latent_map import compute_latent_map
-from training.loop import TrainConfig, train
+from training.loop import train
 from training.resume import ResumeError, load_state, save_state, state_path
 
 log = logging.getLogger(__name__)

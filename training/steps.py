@@ -227,7 +227,7 @@ class NeighbourStep(nn.Module):
                                                           generator=batch.generator)]  # fmt: skip
         both = shift_and_mirror(to_unit(self.data.images[torch.cat([anchors, partners])]), batch.generator)
         # and each a little lighter or darker: a garment's class does not depend on how dark its cloth is, and y
-        # learns so (the clusters map to the classes better on validation; training/defaults.py)
+        # learns so (the clusters map to the classes better on validation; docs/findings.md)
         both = rescale_brightness(both, batch.generator)
         probabilities = class_probabilities(self.model, both.to(batch.images.device))
         anchors, others = probabilities.chunk(2)

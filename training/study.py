@@ -25,10 +25,11 @@ import numpy as np
 import models
 from models import Autoencoder
 from training.categorical import classification_figures, cluster_figures, kmeans_figures, pixels
+from training.config import ModelPreset
 from training.data import ImageData, Splits, keep_labels
-from training.defaults import PRESETS, ModelPreset
 from training.ex_post import codes_of
 from training.loop import train
+from training.presets import PRESETS
 from training.run import build
 
 log = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ def markdown(report: dict[str, Any]) -> str:
         "Settings were chosen on the validation split (5,000 training images held out), seed 0 (the neighbour",
         "phase of the clustering model: seeds 0 and 1; its epochs and brightness: 0, 1 and 2), by y's accuracy",
         "(clustering: the mapped accuracy); NMI was not looked at while choosing. What each choice bought there is",
-        "in the comments of `training/defaults.py`.",
+        "in [findings.md](findings.md).",
         "",
         "## The paper's MNIST figures, for comparison",
         "",

@@ -20,11 +20,11 @@ from training.categorical import (
 )
 from training.classifiers import rescale_brightness
 from training.data import ImageData, keep_labels
-from training.defaults import PRESETS
 from training.ex_post import fit_class_mixture
 from training.loop import train
 from training.neighbours import nearest_neighbours
 from training.phases import phases_for
+from training.presets import PRESETS
 from training.run import build
 from training.study import PAPER_MNIST, _kept, _summary, markdown
 

@@ -10,12 +10,13 @@ import models
 from models import draw_samples
 from models.pixels import to_unit
 from training.classifiers import auxiliary_classifier, train_classifier
+from training.config import TrainConfig
 from training.data import ImageData
-from training.defaults import PRESETS
 from training.evaluate import classifier_accuracy, evaluate, features, frechet_distance
 from training.ex_post import fit_class_mixture
 from training.fine_tune import fine_tune_decoder
-from training.loop import TrainConfig, train
+from training.loop import train
+from training.presets import PRESETS
 from training.run import TrainingMistake, build, train_to_checkpoint
 
 
