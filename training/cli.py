@@ -11,17 +11,17 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import torch
 from torch import distributed as dist
 
-from training.data import MNIST_BASE_URL, DataError, Splits, hold_out_validation, load_splits, write_image_folder
+from training.data import MNIST_BASE_URL, DataError, Splits, hold_out_validation
+from training.datasets import load_splits, write_image_folder
 from training.presets import PRESETS
-from training.report import models_table, write_models_table
+from training.report import QUALITY_BEFORE, one_line, stale_or_missed, write_models_table
 from training.run import TrainingMistake, judges_for, reevaluate, train_to_checkpoint, with_overrides
 from training.study import PARTS, run_study
-from training.targets import check
 
 log = logging.getLogger("training")
 
@@ -195,19 +195,13 @@ def _writable_folder(path: Path) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    before = args.docs_dir / "benchmarks" / "quality-before.json"
-    table, out = models_table(args.checkpoints, args.docs_dir, before), args.docs_dir / "models.md"
     if not args.check:
-        out.write_text(table)
-        return
-    missed = check(args.checkpoints)
-    if not out.exists() or out.read_text() != table:
-        missed.append(f"{out} is not the table of {args.checkpoints}: run python -m training report")
-    for line in missed:
+        return write_models_table(args.checkpoints, args.docs_dir / "models.md", args.docs_dir / QUALITY_BEFORE)
+    for line in (missed := stale_or_missed(args.checkpoints, args.docs_dir)):
         print(f"missed: {line}", file=sys.stderr)
     if missed:
         raise SystemExit(1)
-    print(f"{args.checkpoints}: every target in training/targets.py holds; {out} is up to date")
+    print(f"{args.checkpoints}: every target in training/targets.py holds; docs/models.md is up to date")
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -249,7 +243,7 @@ def _run(args: argparse.Namespace) -> None:
     if args.command == "evaluate":
         assert judges is not None, "evaluate runs in one process"
         figures = reevaluate(args.checkpoint, splits, judges, split=args.split, device=args.device)
-        print(_format(args.checkpoint.stem, figures))
+        print(one_line(args.checkpoint.stem, figures))
     elif args.command == "train":
         preset = with_overrides(
             PRESETS[args.model],
@@ -264,7 +258,7 @@ def _run(args: argparse.Namespace) -> None:
             resume=args.resume, device=args.device, docs_dir=args.docs_dir, auxiliary_kept_in=args.auxiliary_dir,
         )  # fmt: skip
         if rank == 0:
-            print(_format(str(out), figures))
+            print(one_line(str(out), figures))
     else:
         started = time.perf_counter()
         for name in args.only or list(PRESETS):
@@ -274,11 +268,10 @@ def _run(args: argparse.Namespace) -> None:
                 judges=judges, evaluate_on=args.evaluate_on, device=args.device, docs_dir=args.docs_dir / "models",
                 auxiliary_kept_in=args.out_dir / "auxiliary",
             )  # fmt: skip
-            print(_format(name, figures) + f"  [{time.perf_counter() - began:.0f} s]", flush=True)
+            print(one_line(name, figures) + f"  [{time.perf_counter() - began:.0f} s]", flush=True)
         print(f"default set trained in {time.perf_counter() - started:.0f} s")
         if rank == 0:
-            before = args.docs_dir / "benchmarks" / "quality-before.json"
-            write_models_table(args.out_dir, args.docs_dir / "models.md", before)
+            write_models_table(args.out_dir, args.docs_dir / "models.md", args.docs_dir / QUALITY_BEFORE)
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -293,18 +286,3 @@ def _init_distributed(args: argparse.Namespace) -> int:
         args.device = f"cuda:{local_rank}"
     dist.init_process_group(backend="nccl" if args.device.startswith("cuda") else "gloo")
     return dist.get_rank()
-
-
-def _format(name: str, figures: dict[str, Any]) -> str:
-    """The headline figures on one line: reconstruction, then per judge FD/noise, precision, coverage, label acc."""
-    parts = [f"{key}={figures[key]:.4g}" for key in ("reconstruction_mse", "negative_elbo_nats") if key in figures]
-    for judge, space in figures.get("spaces", {}).items():
-        shown = ("frechet_ratio_to_noise", "precision", "recall", "coverage", "label_accuracy_ratio")
-        parts.append(f"{judge}: " + " ".join(f"{key}={space[key]:.4g}" for key in shown if key in space))
-    for key in ("classification", "clustering"):
-        if key in figures:
-            parts.append(
-                f"{key}: accuracy={figures[key]['accuracy']:.4f}"
-                + (f" nmi={figures[key]['nmi']:.4f}" if "nmi" in figures[key] else "")
-            )
-    return f"{name} [{figures.get('split')}]: " + ", ".join(parts)

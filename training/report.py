@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import models
+from training.targets import check
 
 SPACE_COLUMNS = [("FD/noise", "frechet_ratio_to_noise"), ("precision", "precision"), ("recall", "recall"),
                  ("density", "density"), ("coverage", "coverage"), ("label/real", "label_accuracy_ratio")]  # fmt: skip
@@ -18,6 +19,18 @@ JUDGE_KINDS = {"cnn": "a plain VGG-style CNN", "resnet": "a small residual CNN w
 
 def _figure(figures: dict[str, Any], key: str, digits: int = 3) -> str:
     return f"{figures[key]:.{digits}g}" if key in figures else "–"
+
+
+QUALITY_BEFORE = Path("benchmarks") / "quality-before.json"  # under docs/: the set before issue #15
+
+
+def stale_or_missed(checkpoints_dir: Path, docs_dir: Path) -> list[str]:
+    """The targets (training/targets.py) the stored figures miss, and a docs/models.md that is not their table."""
+    missed = check(checkpoints_dir)
+    table, out = models_table(checkpoints_dir, docs_dir, docs_dir / QUALITY_BEFORE), docs_dir / "models.md"
+    if not out.exists() or out.read_text() != table:
+        missed.append(f"{out} is not the table of {checkpoints_dir}: run python -m training report")
+    return missed
 
 
 def write_models_table(checkpoints_dir: Path, out: Path, before: Path | None = None) -> None:
@@ -164,3 +177,18 @@ def models_table(checkpoints_dir: Path, docs_dir: Path, before: Path | None = No
             if (pictures / f"{picture}.png").exists():
                 text += [f"{caption}:", "", f"![{caption}](models/{name}/{picture}.png)", ""]
     return "\n".join(text)
+
+
+def one_line(name: str, figures: dict[str, Any]) -> str:
+    """The headline figures on one line: reconstruction, then per judge FD/noise, precision, coverage, label acc."""
+    parts = [f"{key}={figures[key]:.4g}" for key in ("reconstruction_mse", "negative_elbo_nats") if key in figures]
+    for judge, space in figures.get("spaces", {}).items():
+        shown = ("frechet_ratio_to_noise", "precision", "recall", "coverage", "label_accuracy_ratio")
+        parts.append(f"{judge}: " + " ".join(f"{key}={space[key]:.4g}" for key in shown if key in space))
+    for key in ("classification", "clustering"):
+        if key in figures:
+            parts.append(
+                f"{key}: accuracy={figures[key]['accuracy']:.4f}"
+                + (f" nmi={figures[key]['nmi']:.4f}" if "nmi" in figures[key] else "")
+            )
+    return f"{name} [{figures.get('split')}]: " + ", ".join(parts)

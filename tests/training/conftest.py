@@ -27,10 +27,10 @@ def small(fashion) -> Splits:
 
 @pytest.fixture(scope="session")
 def fashion_slice_dir(fashion, tmp_path_factory) -> Path:
-    """The first 600 training and 100 test images of Fashion-MNIST as IDX files in its own layout: real data
+    """The first 300 training and 60 test images of Fashion-MNIST as IDX files in its own layout: real data
     small enough for whole commands, read by `--fashion-mnist-dir`."""
     folder = tmp_path_factory.mktemp("fashion-slice")
-    for prefix, split, count in (("train", fashion.train, 600), ("t10k", fashion.test, 100)):
+    for prefix, split, count in (("train", fashion.train, 300), ("t10k", fashion.test, 60)):
         for part, array in (("images-idx3", split.images[:count, 0]), ("labels-idx1", split.labels[:count])):
             array = array.numpy().astype(np.uint8)
             header = b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)

@@ -19,10 +19,9 @@ from training.data import (
     download_mnist,
     keep_labels,
     read_idx,
-    read_image_folder,
     read_mnist_layout,
-    write_image_folder,
 )
+from training.datasets import read_image_folder, write_image_folder
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

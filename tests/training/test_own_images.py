@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 import models
 from tests.servers import running_service
 from training.cli import main
-from training.data import hold_out_validation, read_image_folder
+from training.data import hold_out_validation
+from training.datasets import read_image_folder
 
 
 def test_a_folder_trains_to_the_weights_of_the_idx_files_it_was_exported_from(fashion_slice_dir, tmp_path):
