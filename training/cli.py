@@ -211,6 +211,10 @@ def _run(args: argparse.Namespace) -> None:
         _writable_folder((args.out or Path("checkpoints") / f"{args.model}.safetensors").parent)
     elif args.command == "defaults":
         _writable_folder(Path(args.out_dir))
+    elif args.command == "export":
+        _writable_folder(args.out)
+        if args.out.is_dir() and any(args.out.iterdir()):  # an export never mixes with files already there
+            raise TrainingMistake(f"{args.out} is not empty: export into a new folder")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -220,9 +224,6 @@ def _run(args: argparse.Namespace) -> None:
         mnist_base_url=args.mnist_url, image_folder=args.image_folder, image_shape=tuple(args.image_shape),
     )  # fmt: skip
     if args.command == "export":
-        _writable_folder(args.out)
-        if args.out.is_dir() and any(args.out.iterdir()):
-            raise TrainingMistake(f"{args.out} is not empty: export into a new folder")
         sliced = Splits(splits.train.subset(args.limit), splits.test.subset(args.eval_limit))
         write_image_folder(sliced, args.out, tuple(args.image_shape))
         print(f"{args.out}: {len(sliced.train)} training and {len(sliced.test)} test images")

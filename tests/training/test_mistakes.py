@@ -78,3 +78,14 @@ def test_an_out_that_cannot_be_written(tmp_path, capsys):
     (tmp_path / "a-file").write_text("")
     error = one_line(capsys, ["train", "--out", str(tmp_path / "a-file" / "m.safetensors")])
     assert f"({tmp_path / 'a-file'} is not a writable folder)" in error
+
+
+def test_an_export_into_a_folder_that_holds_files_leaves_them_alone(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("kept")
+    assert f"{tmp_path} is not empty: export into a new folder" in one_line(capsys, ["export", str(tmp_path)])
+    assert [path.name for path in tmp_path.iterdir()] == ["mine.txt"]
+    classes = image_folder(tmp_path / "classes", {"cat": 2, "dog": 2})
+    assert "each class needs at least 10" in one_line(
+        capsys, ["export", str(tmp_path / "out"), "--dataset", "folder", "--image-folder", str(classes)]
+    )  # classes too small for a test split of their own: nothing written
+    assert not (tmp_path / "out").exists()
