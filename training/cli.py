@@ -1,5 +1,5 @@
-"""`python -m training`: train one model, evaluate a checkpoint, retrain the default set, or export a data set
-as a folder of images."""
+"""`python -m training`: train one model, evaluate a checkpoint, retrain the default set, report its figures,
+or export a data set as a folder of images."""
 
 from __future__ import annotations
 
