@@ -6,5 +6,5 @@ import pydantic
 
 
 def in_words(error: pydantic.ValidationError, limit: int = 5) -> str:
-    """ "where: what" for the first `limit` faults, joined by "; " (the whole input is called "body")."""
+    """The first `limit` faults as "where: what", joined by "; " (the whole input is called "body")."""
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()[:limit])
