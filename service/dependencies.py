@@ -11,6 +11,7 @@ on its thread pool, a thread hop per request. They read the catalog from the app
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NamedTuple
 
 import numpy as np
@@ -55,6 +56,16 @@ class SampleCall(NamedTuple):
     density: Prior
     grid: bool
     temperature: float
+
+
+def until_gone(request: Request) -> Callable[[], Awaitable[None]]:
+    """What resolves when the request's client disconnects: the worker awaits it for a request that waits."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":  # the one way a server tells
+            pass
+
+    return gone
 
 
 def _leased(request: Request, name: str | None) -> ServedModel:

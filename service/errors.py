@@ -1,4 +1,6 @@
-"""The one error shape on the wire: RFC 9457 problem details (application/problem+json)."""
+"""How a request can fail, and the one error shape on the wire: RFC 9457 problem details
+(application/problem+json). The model workers' refusals are raised as the exceptions here and answered by the
+handlers below, so a route only awaits its worker."""
 
 from __future__ import annotations
 
@@ -26,6 +28,26 @@ class ClientGone(Exception):
     """The client disconnected before its answer was ready; there is no one to answer."""
 
 
+class Overloaded(Exception):
+    """Too much work waits for the model (or its device ran out of memory): try again after `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TimedOut(Exception):
+    """The request was not answered within the timeout."""
+
+
+class ShuttingDown(Exception):
+    """The worker no longer takes requests."""
+
+
+class InferenceFailed(Exception):
+    """The forward pass of the request's batch raised; the worker logged the cause."""
+
+
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for it: what metrics and logs show; the client never sees it
 
 
@@ -46,6 +68,22 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ClientGone)
     async def _gone(request: Request, error: ClientGone) -> Response:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(request: Request, error: Overloaded) -> JSONResponse:
+        return problem(503, f"{error}; retry later", headers={"Retry-After": str(error.retry_after)})
+
+    @app.exception_handler(ShuttingDown)
+    async def _shutting_down(request: Request, error: ShuttingDown) -> JSONResponse:
+        return problem(503, str(error), headers={"Retry-After": "5"})
+
+    @app.exception_handler(TimedOut)
+    async def _timed_out(request: Request, error: TimedOut) -> JSONResponse:
+        return problem(504, str(error))
+
+    @app.exception_handler(InferenceFailed)
+    async def _failed(request: Request, error: InferenceFailed) -> JSONResponse:  # the worker logged the cause
+        return problem(500, str(error))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:

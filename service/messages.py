@@ -16,6 +16,8 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from models import tensor_tree
+
 Operation = Literal["encode", "decode"]
 
 
@@ -29,6 +31,14 @@ class Decoded(NamedTuple):
     # PNGs where asked for (the arrays then stay behind), else the arrays
     images: np.ndarray | None  # (n, C, H, W) uint8
     pngs: list[str] | None  # base64 PNG per image
+
+
+class Sampled(NamedTuple):
+    latents: np.ndarray  # (n, latent_dim) float32
+    labels: list[int] | None
+    images: np.ndarray | None  # (n, C, H, W) uint8, unless PNGs were asked for
+    pngs: list[str] | None  # base64 PNG per image, where asked for
+    seed: int
 
 
 class Batch(NamedTuple):
@@ -77,20 +87,9 @@ _FRAME = "frame"  # the name of the tensor holding the message's JSON
 def pack(key: int, payload: Any) -> bytes:
     """(key, payload) as safetensors bytes. Payloads are the NamedTuples above, lists, strings, numbers,
     None and numpy arrays."""
-    arrays: dict[str, np.ndarray] = {}
-
-    def tree(value: Any) -> Any:
-        if isinstance(value, np.ndarray):
-            name = str(len(arrays))
-            arrays[name] = np.ascontiguousarray(value)
-            return {"array": name}
-        if isinstance(value, tuple) and type(value).__name__ in MESSAGES:
-            return {"message": type(value).__name__, "fields": [tree(field) for field in value]}
-        if isinstance(value, list):
-            return [tree(item) for item in value]
-        return value
-
-    frame = json.dumps({"key": key, "payload": tree(payload)}).encode()
+    layout, arrays = tensor_tree.split(payload, lambda value: isinstance(value, np.ndarray), MESSAGES)
+    arrays = {name: np.ascontiguousarray(array) for name, array in arrays.items()}
+    frame = json.dumps({"key": key, "payload": layout}).encode()
     arrays[_FRAME] = np.frombuffer(frame, dtype=np.uint8)
     # safetensors' own serializer, given each array's address as safetensors.numpy.save gives it, but read
     # from __array_interface__: numpy's `.ctypes` builds an object per array, a cost the busy event loop
@@ -109,16 +108,7 @@ def unpack(data: bytes) -> tuple[int, Any]:
     arrays = safetensors.numpy.load(data)
     frame = json.loads(arrays.pop(_FRAME).tobytes())
 
-    def value(node: Any) -> Any:
-        if isinstance(node, list):
-            return [value(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        if "array" in node:
-            return arrays[node["array"]]
-        return MESSAGES[node["message"]](*(value(field) for field in node["fields"]))
-
-    return frame["key"], value(frame["payload"])
+    return frame["key"], tensor_tree.join(frame["payload"], arrays, MESSAGES)
 
 
 def send(sock: socket.socket, key: int, payload: Any) -> None:

@@ -3,8 +3,6 @@ a request names is looked up by the dependencies in `service.dependencies`."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import numpy as np
@@ -13,8 +11,17 @@ from fastapi.responses import JSONResponse, Response
 
 from service import images, responses
 from service.auth import require_admin, require_token
-from service.dependencies import CatalogDep, Classifying, Decoding, EncodeCall, Encoding, PathModel, Sampling
-from service.errors import ClientGone, ProblemError
+from service.dependencies import (
+    CatalogDep,
+    Classifying,
+    Decoding,
+    EncodeCall,
+    Encoding,
+    PathModel,
+    Sampling,
+    until_gone,
+)  # fmt: skip
+from service.errors import ProblemError
 from service.messages import Encoded
 from service.schemas import (
     ClassifyResponse,
@@ -29,7 +36,6 @@ from service.schemas import (
     ReloadReport,
     SampleResponse,
 )
-from service.worker import InferenceFailed, Overloaded, ShuttingDown, TimedOut
 
 T = TypeVar("T")
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -52,54 +58,6 @@ ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": Problem, "description": "no token is set, and the client is not on the loopback interface"},
 }
 admin = APIRouter(tags=["admin"], dependencies=[Depends(require_admin)], responses=ADMIN_ERRORS)
-
-
-class ClientWatch:
-    """Drops the request from its worker's queue when its client disconnects, once `start`ed: the worker
-    starts it for a request that has waited a while, so that the many answered at once pay nothing."""
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        self.task: asyncio.Task[None] | None = None
-        self.saw_disconnect = False
-
-    def start(self, waiting: asyncio.Future[object]) -> None:
-        if self.task is None:
-            self.task = asyncio.create_task(self._watch(waiting))
-
-    async def _watch(self, waiting: asyncio.Future[object]) -> None:
-        while (await self.request.receive())["type"] != "http.disconnect":  # the one way a server tells
-            pass
-        self.saw_disconnect = True
-        waiting.cancel()
-
-    def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-        self.task = None
-        # the worker keeps its jobs (and so this watch) until its next sweep: let the request go now
-        del self.request
-
-
-async def through_worker(watch: ClientWatch, call: Coroutine[Any, Any, T]) -> T:
-    """The worker's answer as the HTTP answer; a request whose client disconnects while it waits is
-    cancelled, so the worker drops it before its batch runs."""
-    try:
-        return await call
-    except asyncio.CancelledError:
-        if not watch.saw_disconnect:
-            raise  # the handler itself was cancelled (shutdown): let it through
-        raise ClientGone from None
-    except Overloaded as error:
-        raise ProblemError(503, f"{error}; retry later", headers={"Retry-After": str(error.retry_after)}) from error
-    except ShuttingDown as error:
-        raise ProblemError(503, str(error), headers={"Retry-After": "5"}) from error
-    except TimedOut as error:
-        raise ProblemError(504, str(error)) from error
-    except InferenceFailed as error:  # the worker has logged the cause once
-        raise ProblemError(500, str(error)) from error
-    finally:
-        watch.stop()
 
 
 # health
@@ -240,8 +198,7 @@ async def _encoded(call: EncodeCall, request: Request) -> Encoded:
             raise ProblemError(status, f"image {numbered[0]}: {error}") from error
 
     arrays = await responses.in_threads(catalog, decode_one, list(enumerate(call.blobs)))
-    watch = ClientWatch(request)
-    return await through_worker(watch, served.worker.encode(np.stack(arrays), call.labels, waiting=watch.start))
+    return await served.worker.encode(np.stack(arrays), call.labels, gone=until_gone(request))
 
 
 @api.post(
@@ -253,9 +210,7 @@ async def _encoded(call: EncodeCall, request: Request) -> Encoded:
 )
 async def decode(call: Decoding, request: Request) -> Response:
     served, catalog = call.served, request.app.state.catalog
-    watch = ClientWatch(request)
-    decoding = served.worker.decode(call.latents, call.labels, png=not call.grid, waiting=watch.start)
-    decoded = await through_worker(watch, decoding)
+    decoded = await served.worker.decode(call.latents, call.labels, png=not call.grid, gone=until_gone(request))
     if call.grid:
         assert decoded.images is not None
         return await responses.png_grid(catalog, served, decoded.images)
@@ -271,12 +226,10 @@ async def decode(call: Decoding, request: Request) -> Response:
 )
 async def sample(call: Sampling, request: Request) -> Response:
     served, catalog = call.served, request.app.state.catalog
-    watch = ClientWatch(request)
-    sampling = served.worker.sample(
+    drawn = await served.worker.sample(
         call.n, call.labels, call.seed, call.density, temperature=call.temperature, png=not call.grid,
-        waiting=watch.start,
+        gone=until_gone(request),
     )  # fmt: skip
-    drawn = await through_worker(watch, sampling)
     if call.grid:
         assert drawn.images is not None
         return await responses.png_grid(catalog, served, drawn.images)

@@ -14,23 +14,23 @@ the checkpoint's sampler; the family's prior stays beside it.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
-from models import Autoencoder, Prior
+from models import Autoencoder, Classifier, Prior
 from models.losses import reconstruction_loss
 from models.nets import ImageDiscriminator
-from models.pixels import to_unit
 from training.classifiers import auxiliary_classifier
 from training.config import FineTuneConfig
 from training.data import ImageData
 from training.ex_post import encode_all
-from training.steps import auxiliary_labels
+from training.loop import run_phases
+from training.phases import Phase
+from training.steps import Batch, auxiliary_labels
 
 log = logging.getLogger(__name__)
 
@@ -54,59 +54,76 @@ def fine_tune_decoder(
     )
     auxiliary.requires_grad_(False)
     torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)  # the batches' order and the density's draws
     # the encoder stays frozen in eval mode, so every image's code is the same in every epoch: computed once
-    latents, head_labels = encode_all(model.to(device), data)
+    decoder = DecoderStep(model, density, auxiliary, config, *encode_all(model.to(device), data))
     model.decoder.train()
-    optimiser = torch.optim.Adam(model.decoder.parameters(), lr=config.learning_rate)
-    steps = config.epochs * -(-len(data) // config.batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps)
-    discriminator = ImageDiscriminator(image_shape=data.image_shape).to(device) if config.adversary_weight else None
-    if discriminator is not None:
-        discriminator_optimiser = torch.optim.Adam(
-            discriminator.parameters(), lr=config.adversary_learning_rate, betas=(0.5, 0.999)
-        )
-    history = []
-    for epoch in range(config.epochs):
-        started = time.perf_counter()
-        losses = ["reconstruction", "auxiliary"] + (["adversary", "discriminator"] if discriminator else [])
-        totals = dict.fromkeys(losses, 0.0)
-        batches = torch.randperm(len(data), generator=generator).split(config.batch_size)
-        for indices in tqdm(batches, desc=f"fine-tune {epoch + 1}/{config.epochs}", leave=False, disable=None):
-            images = to_unit(data.images[indices].to(device))
-            labels = data.labels[indices].to(device)
-            decoder_labels = labels if model.takes_labels_to_decode else None
-            if head_labels is not None:  # a categorical head reconstructs from y, as it was trained to
-                decoder_labels = head_labels[indices]
-            reconstruction = reconstruction_loss(model.decode(latents[indices], decoder_labels), images)
-            drawn = auxiliary_labels(labels)
-            drawn_codes = density.sample(len(drawn), drawn.cpu(), generator).to(device)
-            drawn_logits = model.decode(drawn_codes, drawn if model.takes_labels_to_decode else None)
-            drawn_images = torch.sigmoid(drawn_logits)
-            recognised = F.cross_entropy(auxiliary(drawn_images), drawn)  # in eval mode throughout
-            loss = reconstruction + config.auxiliary_weight * recognised
-            if discriminator is not None:
-                real_logits, real_features = discriminator(images[: len(drawn)])
-                drawn_features = discriminator(drawn_images)[1]
-                feature_gap = (real_features.detach().mean(0) - drawn_features.mean(0)).pow(2).sum()
-                loss = loss + config.adversary_weight * feature_gap
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            if discriminator is not None:
-                drawn_judged = discriminator(drawn_images.detach())[0]
-                told_apart = F.softplus(-real_logits).mean() + F.softplus(drawn_judged).mean()
-                discriminator_optimiser.zero_grad(set_to_none=True)  # also drops what the decoder's loss left
-                told_apart.backward()
-                discriminator_optimiser.step()
-                totals["adversary"] += float(feature_gap.detach())
-                totals["discriminator"] += float(told_apart.detach())
-            totals["reconstruction"] += float(reconstruction.detach())
-            totals["auxiliary"] += float(recognised.detach())
-        stats = {name: round(total / len(batches), 5) for name, total in totals.items()}
-        stats |= {"epoch": epoch + 1, "seconds": round(time.perf_counter() - started, 1)}
-        log.info("fine-tune epoch %d: %s", epoch + 1, stats)
-        history.append(stats)
+    phases = [Phase("decoder", decoder, (model.decoder,), config.learning_rate)]
+    if config.adversary_weight:
+        discriminator = ImageDiscriminator(image_shape=data.image_shape).to(device)
+        decoder.discriminator = discriminator
+        phases.append(
+            Phase("image discriminator", ImageDiscriminatorStep(decoder), (discriminator,),
+                  config.adversary_learning_rate, betas=(0.5, 0.999), decays=False)
+        )  # fmt: skip
+    history = run_phases(
+        phases, data, lambda epoch: torch.randperm(len(data), generator=generator), len(data), epochs=config.epochs,
+        batch_size=config.batch_size, generator=generator, device=device, name="fine-tune",
+    )  # fmt: skip
     model.eval()
+    history = [{key: round(value, 1 if "second" in key else 5) for key, value in stats.items()} for stats in history]
+    for stats in history:
+        log.info("fine-tune epoch %d: %s", stats["epoch"], stats)
     return history
+
+
+class DecoderStep(nn.Module):
+    """Reconstruction of the training images from their (frozen) codes, plus the auxiliary classifier's
+    cross-entropy on images decoded from the density's draws, plus, with an image discriminator, the gap
+    between the real images' and the draws' mean features in it."""
+
+    def __init__(
+        self, model: Autoencoder, density: Prior, auxiliary: Classifier, config: FineTuneConfig,
+        latents: torch.Tensor, head_labels: torch.Tensor | None,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.model, self.density, self.auxiliary, self.config = model, density, auxiliary, config
+        self.latents, self.head_labels = latents, head_labels  # every training image's code (and y), by index
+        self.discriminator: ImageDiscriminator | None = None
+        self.drawn: tuple[torch.Tensor, torch.Tensor] | None = None  # this batch's draws and real logits
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        model, images, labels, config = self.model, batch.images, batch.labels, self.config
+        decoder_labels = labels if model.takes_labels_to_decode else None
+        if self.head_labels is not None:  # a categorical head reconstructs from y, as it was trained to
+            decoder_labels = self.head_labels[batch.indices]
+        reconstruction = reconstruction_loss(model.decode(self.latents[batch.indices], decoder_labels), images)
+        drawn = auxiliary_labels(labels)
+        drawn_codes = self.density.sample(len(drawn), drawn.cpu(), batch.generator).to(images.device)
+        drawn_images = torch.sigmoid(model.decode(drawn_codes, drawn if model.takes_labels_to_decode else None))
+        recognised = F.cross_entropy(self.auxiliary(drawn_images), drawn)  # in eval mode throughout
+        loss = reconstruction + config.auxiliary_weight * recognised
+        stats = {"reconstruction": reconstruction, "auxiliary": recognised}
+        if self.discriminator is not None:
+            real_logits, real_features = self.discriminator(images[: len(drawn)])
+            drawn_features = self.discriminator(drawn_images)[1]
+            stats["adversary"] = (real_features.detach().mean(0) - drawn_features.mean(0)).pow(2).sum()
+            loss = loss + config.adversary_weight * stats["adversary"]
+            self.drawn = drawn_images.detach(), real_logits
+        return loss, stats
+
+
+class ImageDiscriminatorStep(nn.Module):
+    """The image discriminator learns the batch's real images from the decoder step's draws."""
+
+    def __init__(self, decoder: DecoderStep) -> None:
+        super().__init__()
+        self.decoder = [decoder]  # not a submodule: the decoder's phase owns it
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        decoder = self.decoder[0]
+        assert decoder.discriminator is not None and decoder.drawn is not None, "runs after the decoder step"
+        drawn_images, real_logits = decoder.drawn
+        decoder.drawn = None
+        told_apart = F.softplus(-real_logits).mean() + F.softplus(decoder.discriminator(drawn_images)[0]).mean()
+        return told_apart, {"discriminator": told_apart}

@@ -1,9 +1,7 @@
-"""The training loop: one function for every family. Each mini-batch goes through the family's phases
-(`training.phases`: reconstruction, the AAE's adversaries, the semi-supervised phase...) in order, each
-stepping its own optimiser; every learning rate follows one cosine schedule.
-
-The second stage, after this loop (decoder only, on draws from a density fitted to the codes), is
-`training.fine_tune`.
+"""The training loop, one for every family and for the second stage: each mini-batch goes through the
+phases (`training.phases`: reconstruction, the AAE's adversaries, the semi-supervised phase...; the second
+stage's are in `training.fine_tune`) in order, each stepping its own optimiser, and every learning rate
+follows one cosine schedule over the run.
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -22,18 +20,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from models import Autoencoder, Classifier, ClassifierConfig, Prior
+from models import Autoencoder, Prior
 from models.pixels import to_unit
 from training.config import TrainConfig
 from training.data import ImageData
-from training.neighbours import nearest_neighbours
-from training.phases import phases_for
+from training.phases import Phase, phases_for
 from training.steps import Batch
 
 log = logging.getLogger(__name__)
 
-
 EpochStats = dict[str, float]
+EpochEnd = Callable[[int, EpochStats, dict[str, Any]], None]  # (epoch, its stats, the run's whole state)
 
 
 def train(
@@ -45,7 +42,7 @@ def train(
     device: torch.device | str = "cpu",
     start_epoch: int = 0,
     state: dict[str, Any] | None = None,
-    on_epoch_end: Callable[[int, EpochStats, dict[str, Any]], None] | None = None,
+    on_epoch_end: EpochEnd | None = None,
 ) -> list[EpochStats]:
     """Train `model` in place from `start_epoch` to `config.epochs`; return one stats dict per epoch.
 
@@ -60,85 +57,70 @@ def train(
     torch.manual_seed(config.seed + start_epoch)
     generator = torch.Generator().manual_seed(config.seed + start_epoch + 1000 * rank)  # prior draws
     model.to(device).train()
-
-    auxiliary = None
-    if config.auxiliary_weight > 0:
-        auxiliary = Classifier(
-            ClassifierConfig(image_shape=model.config.image_shape, num_classes=model.config.num_classes)
-        )
-        auxiliary.to(device).train()
-    neighbours = (data, nearest_neighbours(data, config.neighbours)) if model.classifies and config.neighbours else None
-    phases = phases_for(
-        model, prior, learning_rate=config.learning_rate, generator_learning_rate=config.generator_learning_rate,
-        discriminator_learning_rate=config.discriminator_learning_rate, auxiliary=auxiliary,
-        auxiliary_weight=config.auxiliary_weight, unlabelled_fraction=config.unlabelled_fraction,
-        labelled_learning_rate=config.labelled_learning_rate, category_balance=config.category_balance,
-        labelled=data.labelled() if model.classifies else None, batch_size=config.batch_size,
-        neighbours=neighbours,
-    )  # fmt: skip
-    if unknown := set(config.only_phases) - {phase.name for phase in phases}:
-        raise ValueError(f"no phase {sorted(unknown)} in this {model.kind}; its phases: {[p.name for p in phases]}")
-    phases = [phase for phase in phases if not config.only_phases or phase.name in config.only_phases]
-    losses = [_parallel(phase.loss, distributed) for phase in phases]
-    optimisers = [
-        torch.optim.Adam([p for module in phase.updates for p in module.parameters()], lr=phase.learning_rate,
-                         betas=phase.betas)
-        for phase in phases
-    ]  # fmt: skip
+    phases = _chosen(phases_for(model, prior, config, data, device=device), config.only_phases)
     # every rank sees a disjoint shard of each epoch, reshuffled per epoch from the seed
     sampler: DistributedSampler[int] = DistributedSampler(
         range(len(data)),  # type: ignore[arg-type]  # the sampler only needs len()
         num_replicas=world_size, rank=rank, seed=config.seed, drop_last=True,
     )  # fmt: skip
-    steps_per_epoch = -(-len(sampler) // config.batch_size)
-    total_steps = config.epochs * steps_per_epoch
-    # every learning rate decays to 0 along a cosine over the whole run, stepped once a batch; a run resumed
-    # without its state (weights only) starts the curve where its epochs left it
-    skipped = 0 if state is not None else start_epoch * steps_per_epoch
-    schedulers = [
-        torch.optim.lr_scheduler.LambdaLR(
-            each, lambda step: 0.5 * (1 + math.cos(math.pi * min(skipped + step, total_steps) / total_steps))
-        )
-        for each in optimisers
-    ]
-    if state is not None:
-        for each_optimiser, saved in zip(optimisers, state["optimisers"], strict=True):
-            each_optimiser.load_state_dict(saved)
-        for scheduler, saved in zip(schedulers, state["schedulers"], strict=True):
-            scheduler.load_state_dict(saved)
-        if auxiliary is not None:
-            auxiliary.load_state_dict(state["auxiliary"])
-        torch.set_rng_state(state["torch_rng"])
-        generator.set_state(state["generator"])
 
-    def snapshot() -> dict[str, Any]:
-        return {
-            "optimisers": [each.state_dict() for each in optimisers],
-            "schedulers": [each.state_dict() for each in schedulers],
-            "auxiliary": auxiliary.state_dict() if auxiliary is not None else None,
-            "torch_rng": torch.get_rng_state(),
-            "generator": generator.get_state(),
-        }
+    def shard(epoch: int) -> torch.Tensor:
+        sampler.set_epoch(epoch)
+        indices = torch.tensor(list(sampler))
+        if distributed:
+            log.info("rank %d/%d, epoch %d: %d images, starting %s", rank, world_size, epoch + 1, len(indices),
+                     indices[:8].tolist())  # fmt: skip
+        return indices
+
+    history = run_phases(
+        phases, data, shard, len(sampler), epochs=config.epochs, batch_size=config.batch_size, generator=generator,
+        device=device, start_epoch=start_epoch, state=state, on_epoch_end=on_epoch_end, distributed=distributed,
+    )  # fmt: skip
+    model.eval()
+    return history
+
+
+def run_phases(
+    phases: Sequence[Phase],
+    data: ImageData,
+    order: Callable[[int], torch.Tensor],
+    images_per_epoch: int,
+    *,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device | str,
+    start_epoch: int = 0,
+    state: dict[str, Any] | None = None,
+    on_epoch_end: EpochEnd | None = None,
+    distributed: bool = False,
+    name: str = "epoch",
+) -> list[EpochStats]:
+    """Run `phases` on every mini-batch of `order(epoch)` (the epoch's image indices) for epochs `start_epoch`
+    to `epochs`; one Adam per phase, every rate on one cosine schedule (a phase's `decays` aside)."""
+    losses = [_parallel(phase.loss, distributed) for phase in phases]
+    quiet = distributed and dist.get_rank() != 0  # one progress bar under torchrun
+    optimisers = [
+        torch.optim.Adam([p for module in phase.updates for p in module.parameters()], lr=phase.learning_rate,
+                         betas=phase.betas)
+        for phase in phases
+    ]  # fmt: skip
+    steps_per_epoch = -(-images_per_epoch // batch_size)
+    # decays to 0 along a cosine over the whole run, stepped once a batch; a run resumed without its state
+    # (weights only) starts the curve where its epochs left it
+    skipped = 0 if state is not None else start_epoch * steps_per_epoch
+    decaying = [each for each, phase in zip(optimisers, phases, strict=True) if phase.decays]
+    schedulers = _cosine(decaying, epochs * steps_per_epoch, skipped)
+    kept = [module for phase in phases for module in phase.kept]  # trained here, saved with the state
+    if state is not None:
+        _restore(state, optimisers, schedulers, kept, generator)
 
     history: list[EpochStats] = []
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
-        sampler.set_epoch(epoch)
-        shard = torch.tensor(list(sampler))
-        if distributed:
-            log.info(
-                "rank %d/%d, epoch %d: %d images, starting %s",
-                rank,
-                world_size,
-                epoch + 1,
-                len(shard),
-                shard[:8].tolist(),
-            )
-        batches = shard.split(config.batch_size)
+        batches = order(epoch).split(batch_size)
         totals: defaultdict[str, float] = defaultdict(float)
-        progress = tqdm(
-            batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=None if rank == 0 else True
-        )
+        progress = tqdm(batches, desc=f"{name} {epoch + 1}/{epochs}", leave=False, disable=True if quiet else None)
         for step, indices in enumerate(progress, start=1):
             batch = Batch(to_unit(data.images[indices].to(device)), data.labels[indices].to(device), generator, indices)
             stats: dict[str, torch.Tensor] = {}
@@ -150,22 +132,64 @@ def train(
                 stats |= phase_stats
             for scheduler in schedulers:
                 scheduler.step()
-            for name, value in stats.items():
-                totals[name] += float(value.detach())
-            progress.set_postfix({name: f"{total / step:.3g}" for name, total in totals.items()}, refresh=False)
-
+            for key, value in stats.items():
+                totals[key] += float(value.detach())
+            progress.set_postfix({key: f"{total / step:.3g}" for key, total in totals.items()}, refresh=False)
         seconds = time.perf_counter() - started
-        epoch_stats = {name: total / len(batches) for name, total in totals.items()}
-        epoch_stats |= {
-            "epoch": epoch + 1,
-            "seconds": seconds,
-            "images_per_second": len(sampler) * world_size / seconds,
-        }
+        epoch_stats = {key: total / len(batches) for key, total in totals.items()}
+        images = images_per_epoch * (dist.get_world_size() if distributed else 1)
+        epoch_stats |= {"epoch": epoch + 1, "seconds": seconds, "images_per_second": images / seconds}
         history.append(epoch_stats)
         if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, epoch_stats, snapshot())
-    model.eval()
+            on_epoch_end(epoch + 1, epoch_stats, _snapshot(optimisers, schedulers, kept, generator))
     return history
+
+
+def _chosen(phases: list[Phase], only: tuple[str, ...]) -> list[Phase]:
+    if unknown := set(only) - {phase.name for phase in phases}:
+        raise ValueError(f"no phase {sorted(unknown)} here; the phases: {[phase.name for phase in phases]}")
+    return [phase for phase in phases if not only or phase.name in only]
+
+
+def _cosine(
+    optimisers: Sequence[torch.optim.Optimizer], total: int, skipped: int
+) -> list[torch.optim.lr_scheduler.LRScheduler]:
+    def factor(step: int) -> float:
+        return 0.5 * (1 + math.cos(math.pi * min(skipped + step, total) / total))
+
+    return [torch.optim.lr_scheduler.LambdaLR(each, factor) for each in optimisers]
+
+
+def _snapshot(
+    optimisers: Sequence[torch.optim.Optimizer],
+    schedulers: list[Any],
+    kept: list[nn.Module],
+    generator: torch.Generator,
+) -> dict[str, Any]:
+    return {
+        "optimisers": [each.state_dict() for each in optimisers],
+        "schedulers": [each.state_dict() for each in schedulers],
+        "auxiliary": kept[0].state_dict() if kept else None,
+        "torch_rng": torch.get_rng_state(),
+        "generator": generator.get_state(),
+    }
+
+
+def _restore(
+    state: dict[str, Any],
+    optimisers: list[Any],
+    schedulers: list[Any],
+    kept: list[nn.Module],
+    generator: torch.Generator,
+) -> None:
+    for optimiser, saved in zip(optimisers, state["optimisers"], strict=True):
+        optimiser.load_state_dict(saved)
+    for scheduler, saved in zip(schedulers, state["schedulers"], strict=True):
+        scheduler.load_state_dict(saved)
+    for module in kept:
+        module.load_state_dict(state["auxiliary"])
+    torch.set_rng_state(state["torch_rng"])
+    generator.set_state(state["generator"])
 
 
 def _parallel(step: nn.Module, distributed: bool) -> nn.Module:

@@ -25,8 +25,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from models import AAE, Autoencoder, Classifier, Prior
+from models import AAE, Autoencoder, Classifier, ClassifierConfig, Prior
+from training.config import TrainConfig
 from training.data import ImageData
+from training.neighbours import nearest_neighbours
 from training.steps import (
     CategoryDiscriminatorStep,
     CategoryGeneratorStep,
@@ -48,51 +50,51 @@ class Phase:
     updates: tuple[nn.Module, ...]  # what its optimiser (Adam) steps
     learning_rate: float
     betas: tuple[float, float] = (0.9, 0.999)
+    decays: bool = True  # its rate follows the run's cosine schedule; else it stays as it starts
+    kept: tuple[nn.Module, ...] = ()  # modules trained only for this run: saved in its state, to resume
 
 
 def phases_for(
-    model: Autoencoder,
-    prior: Prior,
-    *,
-    learning_rate: float,
-    discriminator_learning_rate: float,
-    generator_learning_rate: float,
-    auxiliary: Classifier | None = None,
-    auxiliary_weight: float = 0.0,
-    unlabelled_fraction: float = 0.0,
-    labelled_learning_rate: float = 1e-3,
-    category_balance: float = 0.0,
-    labelled: ImageData | None = None,
-    batch_size: int = 128,
-    neighbours: tuple[ImageData, torch.Tensor] | None = None,
+    model: Autoencoder, prior: Prior, config: TrainConfig, data: ImageData, *, device: torch.device | str = "cpu"
 ) -> list[Phase]:
-    """The phases that train `model`, in the order they run on each mini-batch."""
+    """The phases that train `model` on `data` as `config` says, in the order they run on each mini-batch."""
+    auxiliary = None
+    if config.auxiliary_weight > 0:  # built here, after the loop has seeded torch: its weights follow the seed
+        auxiliary = (
+            Classifier(ClassifierConfig(image_shape=model.config.image_shape, num_classes=model.config.num_classes))
+            .to(device)
+            .train()
+        )
     phases = [
         Phase(
-            "reconstruction", ReconstructionStep(model, prior, auxiliary, auxiliary_weight),
-            (model.encoder, model.decoder), learning_rate,
+            "reconstruction", ReconstructionStep(model, prior, auxiliary, config.auxiliary_weight),
+            (model.encoder, model.decoder), config.learning_rate,
         ),
     ]  # fmt: skip
     if auxiliary is not None:
-        phases.append(Phase("auxiliary", ClassifierStep(auxiliary), (auxiliary,), learning_rate))
-    if isinstance(model, AAE):
-        d_rate, g_rate, betas = discriminator_learning_rate, generator_learning_rate, ADVERSARIAL_BETAS
-        phases += [
-            Phase("discriminator", DiscriminatorStep(model, prior, unlabelled_fraction), (model.discriminator,), d_rate,
-                  betas),
-            Phase("generator", GeneratorStep(model, unlabelled_fraction), (model.encoder,), g_rate, betas),
-        ]  # fmt: skip
-        if model.classifies:
-            phases += [
-                Phase("category discriminator", CategoryDiscriminatorStep(model), (model.category_discriminator,),
-                      d_rate, betas),
-                Phase("category generator", CategoryGeneratorStep(model, category_balance), (model.encoder,), g_rate,
-                      betas),
-            ]  # fmt: skip
-            if labelled is not None and len(labelled):
-                phases.append(Phase("labelled", LabelledStep(model, labelled, batch_size), (model.encoder,),
-                                    labelled_learning_rate))  # fmt: skip
-            if neighbours is not None:
-                phases.append(Phase("neighbours", NeighbourStep(model, *neighbours, category_balance), (model.encoder,),
-                                    labelled_learning_rate))  # fmt: skip
+        phases.append(
+            Phase("auxiliary", ClassifierStep(auxiliary), (auxiliary,), config.learning_rate, kept=(auxiliary,))
+        )
+    if not isinstance(model, AAE):
+        return phases
+    d_rate, g_rate, betas = config.discriminator_learning_rate, config.generator_learning_rate, ADVERSARIAL_BETAS
+    unlabelled = config.unlabelled_fraction
+    phases += [
+        Phase("discriminator", DiscriminatorStep(model, prior, unlabelled), (model.discriminator,), d_rate, betas),
+        Phase("generator", GeneratorStep(model, unlabelled), (model.encoder,), g_rate, betas),
+    ]
+    if not model.classifies:
+        return phases
+    phases += [
+        Phase("category discriminator", CategoryDiscriminatorStep(model), (model.category_discriminator,), d_rate,
+              betas),
+        Phase("category generator", CategoryGeneratorStep(model, config.category_balance), (model.encoder,), g_rate,
+              betas),
+    ]  # fmt: skip
+    labelled, rate = data.labelled(), config.labelled_learning_rate
+    if len(labelled):
+        phases.append(Phase("labelled", LabelledStep(model, labelled, config.batch_size), (model.encoder,), rate))
+    if config.neighbours:
+        neighbours = NeighbourStep(model, data, nearest_neighbours(data, config.neighbours), config.category_balance)
+        phases.append(Phase("neighbours", neighbours, (model.encoder,), rate))
     return phases

@@ -18,6 +18,7 @@ import safetensors
 import safetensors.torch
 import torch
 
+from models import tensor_tree
 from models.files import write_atomically
 
 _TREE = "training_state"
@@ -33,20 +34,10 @@ def state_path(checkpoint: Path) -> Path:
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write `state` (nested dicts, lists, tuples, numbers, strings, None and tensors) to `path` atomically."""
-    tensors: dict[str, torch.Tensor] = {}
-
-    def tree(value: Any) -> Any:
-        if isinstance(value, torch.Tensor):
-            name = str(len(tensors))
-            tensors[name] = value.detach().cpu().contiguous().clone()  # its own storage: safetensors wants that
-            return {"tensor": name}
-        if isinstance(value, dict):  # keys keep their type: an optimiser's state is keyed by int
-            return {"dict": [[key, tree(item)] for key, item in value.items()]}
-        if isinstance(value, list | tuple):
-            return [tree(item) for item in value]
-        return value
-
-    metadata = {_TREE: json.dumps(tree(state), allow_nan=True)}
+    layout, tensors = tensor_tree.split(state, lambda value: isinstance(value, torch.Tensor))
+    # each its own contiguous storage on the CPU: safetensors wants that
+    tensors = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in tensors.items()}
+    metadata = {_TREE: json.dumps(layout, allow_nan=True)}
     write_atomically(path, safetensors.torch.save(tensors, metadata=metadata))
 
 
@@ -58,16 +49,7 @@ def load_state(path: Path) -> dict[str, Any]:
     except Exception as error:  # safetensors' own errors, a missing entry, JSON that does not parse
         raise ResumeError(f"{path}: not a readable training state ({error!r})") from error
 
-    def value(node: Any) -> Any:
-        if isinstance(node, list):
-            return [value(item) for item in node]
-        if isinstance(node, dict) and "tensor" in node:
-            return tensors[node["tensor"]]
-        if isinstance(node, dict):
-            return {key: value(item) for key, item in node["dict"]}
-        return node
-
-    state = value(layout)
+    state = tensor_tree.join(layout, tensors)
     if not isinstance(state, dict):
         raise ResumeError(f"{path}: the training state is not a mapping")
     return state

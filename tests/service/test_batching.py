@@ -38,7 +38,7 @@ def block_inference(app):
 
 
 def queued(app, name):
-    return app.state.catalog.served[name].worker._queue.qsize()
+    return len(app.state.catalog.served[name].worker.pending)
 
 
 def in_flight(app, name):

@@ -102,7 +102,7 @@ async def test_a_broken_new_file_leaves_the_previous_version_serving_and_says_wh
 async def test_requests_in_flight_and_arriving_during_reloads_all_succeed(make_client, models_dir, inference_process):
     async with make_client(inference_process=inference_process) as (client, _):
         path = models_dir / "tiny-vae.safetensors"
-        versions, statuses, stop = set(), [], asyncio.Event()
+        versions, statuses, stop, progress = set(), [], asyncio.Event(), asyncio.Condition()
 
         async def keep_asking() -> None:
             while not stop.is_set():
@@ -112,13 +112,20 @@ async def test_requests_in_flight_and_arriving_during_reloads_all_succeed(make_c
                 ):
                     statuses.append(response.status_code)
                     versions.add(response.headers.get("x-model-version"))
+                async with progress:
+                    progress.notify_all()
+
+        async def answered(more: int) -> None:  # requests in flight across each swap, whatever the machine's speed
+            target = len(statuses) + more
+            async with progress:
+                await progress.wait_for(lambda: len(statuses) >= target)
 
         clients = [asyncio.create_task(keep_asking()) for _ in range(8)]
         for round_ in range(5):
-            await asyncio.sleep(0.05)
+            await answered(10)
             write_new_version(path, f"round {round_}")
             assert (await reload(client))["updated"] == ["tiny-vae"]
-        await asyncio.sleep(0.05)
+        await answered(10)
         stop.set()
         await asyncio.gather(*clients)
     assert len(statuses) > 50 and set(statuses) == {200}
