@@ -16,7 +16,7 @@ image:
 
 # the container tests: build the images, run them as compose would (needs a Docker engine)
 test-container: setup
-	.venv/bin/python -m pytest -m container
+	.venv/bin/python -m pytest -m container -n0
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

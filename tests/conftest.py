@@ -1,5 +1,6 @@
 """Shared fixtures: tiny models with fixed weights saved as real checkpoints."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,15 @@ from models import (
 from tests.servers import running_service
 
 CLASSES = ["zero", "one", "two", "three"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, each worker (and every process its tests start) gets its share of the cores: torch's
+    threads would otherwise contend for them, every worker's with every other's."""
+    if workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")):
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
 
 
 def save_tiny_models(folder: Path) -> None:

@@ -10,7 +10,7 @@ import yaml
 
 from service.settings import Settings
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]  # one local Ray instance at a time
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -26,6 +26,12 @@ def small(fashion) -> Splits:
 
 
 @pytest.fixture(scope="session")
+def tiny(fashion) -> Splits:
+    """2,000 training and 500 test images: for what a run writes, where how well it learns is not the point."""
+    return Splits(fashion.train.subset(2000), fashion.test.subset(500))
+
+
+@pytest.fixture(scope="session")
 def fashion_slice_dir(fashion, tmp_path_factory) -> Path:
     """The first 300 training and 60 test images of Fashion-MNIST as IDX files in its own layout: real data
     small enough for whole commands, read by `--fashion-mnist-dir`."""

@@ -18,7 +18,7 @@ def test_two_ranks_train_disjoint_shards_and_rank_0_writes_a_loadable_checkpoint
         Path(sys.executable).parent / "torchrun", "--standalone", "--nproc_per_node", "2",
         "-m", "training", "train", "--model", "aae-supervised", "--epochs", "2", "--limit", "1024",
         "--out", str(out), "--judges-dir", str(ROOT / "checkpoints" / "classifiers"), "--device", "cpu", "-v",
-        "--docs-dir", str(tmp_path / "docs"), "--eval-limit", "1000",
+        "--docs-dir", str(tmp_path / "docs"), "--eval-limit", "300",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

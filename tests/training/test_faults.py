@@ -22,8 +22,8 @@ EPOCHS = 3
 
 def start(out, *, resume: bool) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "training", "train", "--model", "cvae", "--epochs", str(EPOCHS), "--limit", "2000",
-        "--eval-limit", "1000", "--out", str(out), "--judges-dir", str(JUDGES), *(["--resume"] if resume else []),
+        sys.executable, "-m", "training", "train", "--model", "cvae", "--epochs", str(EPOCHS), "--limit", "1000",
+        "--eval-limit", "300", "--out", str(out), "--judges-dir", str(JUDGES), *(["--resume"] if resume else []),
     ]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

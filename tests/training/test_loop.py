@@ -64,10 +64,10 @@ def test_a_kept_auxiliary_classifier_is_trained_once_per_training_set(small, tmp
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_one_epoch_lowers_the_loss_and_writes_a_checkpoint_that_loads(name, small, judges, tmp_path):
+def test_one_epoch_lowers_the_loss_and_writes_a_checkpoint_that_loads(name, tiny, judges, tmp_path):
     preset = short(name, epochs=2)
     out = tmp_path / f"{name}.safetensors"
-    evaluation = train_to_checkpoint(preset, small, out, dataset="fashion-mnist", judges=judges, evaluate_on="test")
+    evaluation = train_to_checkpoint(preset, tiny, out, dataset="fashion-mnist", judges=judges, evaluate_on="test")
     checkpoint = models.load(out)
     history = checkpoint.training["history"]
     assert len(history) == 2 and history[1]["reconstruction"] < history[0]["reconstruction"]
@@ -89,9 +89,9 @@ def test_one_epoch_lowers_the_loss_and_writes_a_checkpoint_that_loads(name, smal
         assert len(checkpoint.training["fine_tune_history"]) == preset.fine_tune.epochs
         assert checkpoint.sampler is None and evaluation["sampled_from"] == checkpoint.prior.name
     if checkpoint.model.config.latent_dim == 2:  # the explorer's latent map: every test image's code
-        assert checkpoint.latent_map is not None and checkpoint.latent_map.labels.tolist() == small.test.labels.tolist()
+        assert checkpoint.latent_map is not None and checkpoint.latent_map.labels.tolist() == tiny.test.labels.tolist()
         with torch.no_grad():
-            codes = checkpoint.model.encode(small.test.images[:10].float() / 255).latents
+            codes = checkpoint.model.encode(tiny.test.images[:10].float() / 255).latents
         torch.testing.assert_close(checkpoint.latent_map.codes[:10], codes)
         assert checkpoint.latent_map.prior_codes.shape[1] == 2
     else:
