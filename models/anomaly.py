@@ -1,0 +1,79 @@
+"""How unlike its training data an image looks to a model, from what the model already holds (the signals
+that `POST /score` and the anomaly evaluation combine):
+
+- the reconstruction error through the code, per image and per pixel;
+- the code's negative log-density under the model's density over codes (its fitted sampler, else its
+  prior), where that density has one in closed form (the swiss roll has none);
+- for a VAE, the negative ELBO in nats (reconstruction through the posterior mean, plus the KL term).
+
+Densities are `torch.distributions` built from the priors' parameters, so no density is written twice.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import distributions as D
+from torch.nn import functional as F
+
+from models.base import Autoencoder
+from models.losses import kl_to_standard_normal
+from models.priors import ClassMixtureDensity, GaussianMixtureDensity, GaussianPrior, MixturePrior, Prior
+from models.vae import VAE
+
+
+class Signals(NamedTuple):
+    reconstruction: torch.Tensor  # (n,) mean squared error per pixel, images in [0, 1]
+    pixel_errors: torch.Tensor  # (n, C, H, W) squared error of each pixel
+    code_nll: torch.Tensor | None  # (n,) nats; None where the density has no closed form
+    negative_elbo: torch.Tensor | None  # (n,) nats, VAEs only
+
+
+def code_density(density: Prior) -> D.Distribution | None:
+    """`density` as a torch distribution over codes (labels marginalised), or None where it has no closed form."""
+    if isinstance(density, GaussianPrior):
+        spread = torch.full((density.dim,), float(density.std), dtype=torch.float64)
+        return D.Independent(D.Normal(torch.zeros_like(spread), spread), 1)
+    if isinstance(density, MixturePrior):  # each component elongated along its angle
+        angles = 2 * math.pi * torch.arange(density.num_labels, dtype=torch.float64) / density.num_labels
+        cos, sin = angles.cos(), angles.sin()
+        rotations = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)  # (K, 2, 2)
+        factors = rotations @ torch.diag(
+            torch.tensor([density.radial_std, density.tangential_std], dtype=torch.float64)
+        )
+        means = density.component_means().double()
+        return _mixture(torch.ones(density.num_labels), means, factors @ factors.transpose(1, 2))
+    if isinstance(density, GaussianMixtureDensity):
+        return _mixture(density.weights, density.means, density.covariances)
+    if isinstance(density, ClassMixtureDensity):  # every class alike, as unlabelled draws choose them
+        parts = density.classes
+        weights = torch.cat([part.weights / len(parts) for part in parts])
+        return _mixture(
+            weights, torch.cat([part.means for part in parts]), torch.cat([part.covariances for part in parts])
+        )
+    return None
+
+
+def signals(
+    model: Autoencoder, density: D.Distribution | None, images: torch.Tensor, labels: torch.Tensor | None = None
+) -> Signals:
+    """The signals of `images` (n, C, H, W) in [0, 1]; `labels` where the model takes them to encode or decode."""
+    encoding = model.encode(images, labels if model.takes_labels_to_encode else None)
+    decoder_labels = labels if model.takes_labels_to_decode else None
+    if encoding.class_logits is not None:  # a categorical head decodes its own class probabilities
+        decoder_labels = torch.softmax(encoding.class_logits, dim=1)
+    logits = model.decode(encoding.latents, decoder_labels)
+    pixel_errors = (torch.sigmoid(logits) - images) ** 2
+    code_nll = -density.log_prob(encoding.latents.double().cpu()).float().to(images.device) if density else None
+    negative_elbo = None
+    if isinstance(model, VAE) and encoding.log_variances is not None:
+        reconstruction = F.binary_cross_entropy_with_logits(logits, images, reduction="none").flatten(1).sum(1)
+        negative_elbo = reconstruction + kl_to_standard_normal(encoding.latents, encoding.log_variances)
+    return Signals(pixel_errors.flatten(1).mean(1), pixel_errors, code_nll, negative_elbo)
+
+
+def _mixture(weights: torch.Tensor, means: torch.Tensor, covariances: torch.Tensor) -> D.Distribution:
+    components = D.MultivariateNormal(means.double(), covariance_matrix=covariances.double())
+    return D.MixtureSameFamily(D.Categorical(probs=weights.double()), components)
