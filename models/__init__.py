@@ -6,7 +6,7 @@ The only package that `training` and `service` import.
 from models.aae import AAE, AAEConfig
 from models.ae import AE, AEConfig
 from models.base import Autoencoder, AutoencoderConfig, Encoding
-from models.checkpoint import Checkpoint, CheckpointError, LatentMap, load, save
+from models.checkpoint import Checkpoint, CheckpointError, LatentMap, load, rewrite, save
 from models.classifier import Classifier, ClassifierConfig
 from models.priors import (
     ClassMixtureDensity,
@@ -47,5 +47,6 @@ __all__ = [
     "draw_codes",
     "draw_samples",
     "load",
+    "rewrite",
     "save",
 ]

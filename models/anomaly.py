@@ -7,13 +7,21 @@ that `POST /score` and the anomaly evaluation combine):
 - for a VAE, the negative ELBO in nats (reconstruction through the posterior mean, plus the KL term).
 
 Densities are `torch.distributions` built from the priors' parameters, so no density is written twice.
+
+A `Calibration`, stored in the checkpoint, makes them one score and a p-value: each signal is standardised
+by its mean and spread over held-out normal images (the validation split, or a user's own folder), the score
+is the sum, and an image's p-value is the share of those held-out images scoring at least as high (a
+conformal p-value: below `alpha` for about `alpha` of normal images, whatever the score's distribution).
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Iterable
+from typing import Literal, NamedTuple
 
+import numpy as np
+import pydantic
 import torch
 from torch import distributions as D
 from torch.nn import functional as F
@@ -29,6 +37,43 @@ class Signals(NamedTuple):
     pixel_errors: torch.Tensor  # (n, C, H, W) squared error of each pixel
     code_nll: torch.Tensor | None  # (n,) nats; None where the density has no closed form
     negative_elbo: torch.Tensor | None  # (n,) nats, VAEs only
+
+
+SignalName = Literal["reconstruction", "code_nll", "negative_elbo"]
+
+
+class Calibration(pydantic.BaseModel):
+    """How a model's signals make its anomaly score, and that score over held-out normal images."""
+
+    model_config = pydantic.ConfigDict(strict=True, frozen=True, extra="forbid")
+
+    signals: list[SignalName] = pydantic.Field(min_length=1)  # combined, each standardised
+    means: list[float]  # per signal, over the held-out images
+    stds: list[float]
+    scores: list[float] = pydantic.Field(min_length=1)  # the held-out images' scores, ascending
+    alpha: float = pydantic.Field(0.01, gt=0, lt=1)  # p-values below it are flagged
+    held_out: str  # what the held-out images were, in words
+
+    @pydantic.model_validator(mode="after")
+    def _fits(self) -> Calibration:
+        if not len(self.signals) == len(self.means) == len(self.stds) or min(self.stds) <= 0:
+            raise ValueError("one mean and one positive spread per signal")
+        if any(later < earlier for earlier, later in zip(self.scores, self.scores[1:], strict=False)):
+            raise ValueError("the held-out scores must be in ascending order")
+        return self
+
+    def score(self, found: dict[str, np.ndarray]) -> np.ndarray:
+        """The combined score of each image, from its signals by name."""
+        return sum(
+            ((found[name] - mean) / std for name, mean, std in zip(self.signals, self.means, self.stds, strict=True)),
+            start=np.zeros(len(found["reconstruction"])),
+        )
+
+    def p_values(self, scores: np.ndarray) -> np.ndarray:
+        """The share of held-out images scoring at least as high, counting the image itself among them."""
+        held = np.asarray(self.scores)
+        at_least = len(held) - np.searchsorted(held, scores, side="left")
+        return (1 + at_least) / (1 + len(held))
 
 
 def code_density(density: Prior) -> D.Distribution | None:
@@ -77,3 +122,26 @@ def signals(
 def _mixture(weights: torch.Tensor, means: torch.Tensor, covariances: torch.Tensor) -> D.Distribution:
     components = D.MultivariateNormal(means.double(), covariance_matrix=covariances.double())
     return D.MixtureSameFamily(D.Categorical(probs=weights.double()), components)
+
+
+def calibrate(
+    model: Autoencoder, prior: Prior | None, batches: Iterable[tuple[torch.Tensor, torch.Tensor | None]], *,
+    held_out: str, alpha: float = 0.01,
+) -> Calibration:  # fmt: skip
+    """The calibration of `model` from held-out normal images, given as (images in [0, 1], labels) batches:
+    every signal the model has, standardised and summed."""
+    density = code_density(prior) if prior is not None else None
+    found: dict[str, list[torch.Tensor]] = {}
+    with torch.no_grad():
+        for images, labels in batches:
+            each = signals(model, density, images, labels)._asdict()
+            for name in ("reconstruction", "code_nll", "negative_elbo"):
+                if each[name] is not None:
+                    found.setdefault(name, []).append(each[name].double().cpu())
+    merged = {name: torch.cat(parts).numpy() for name, parts in found.items()}
+    names = list(merged)
+    means = [float(merged[name].mean()) for name in names]
+    stds = [float(merged[name].std()) for name in names]
+    draft = Calibration(signals=names, means=means, stds=stds, scores=[0.0], alpha=alpha, held_out=held_out)  # type: ignore[arg-type]
+    scores = np.sort(draft.score(merged))
+    return draft.model_copy(update={"scores": scores.tolist()})

@@ -25,6 +25,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from models.anomaly import Calibration
 from models.base import Autoencoder
 from models.files import write_atomically
 from models.priors import Prior, PriorError, prior_from_metadata
@@ -50,6 +51,7 @@ class _Header(pydantic.BaseModel):
     image_shape: list[int]
     training: dict[str, Any]
     evaluation: dict[str, Any]
+    calibration: Calibration | None = None
 
 
 class CheckpointError(ValueError):
@@ -110,6 +112,7 @@ class Checkpoint:
     # a density fitted to the model's codes after training, which sampling uses in place of the family's
     # prior (which stays, for the adversary's target and for sampling "from the prior" on request)
     sampler: Prior | None = None
+    calibration: Calibration | None = None  # the anomaly score's (models.anomaly), where it was calibrated
 
     @property
     def density(self) -> Prior | None:
@@ -127,6 +130,7 @@ def save(
     training: dict[str, Any] | None = None,
     evaluation: dict[str, Any] | None = None,
     latent_map: LatentMap | None = None,
+    calibration: Calibration | None = None,
 ) -> None:
     """Write `model` and its description to `path` atomically (temporary file, fsync, rename)."""
     path = Path(path)
@@ -145,6 +149,7 @@ def save(
         "image_shape": list(config.image_shape),
         "training": training or {},
         "evaluation": evaluation or {},
+        "calibration": calibration.model_dump() if calibration is not None else None,
     }
     named = {**model.state_dict(), **(latent_map.tensors() if latent_map is not None else {})}
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in named.items()}
@@ -153,6 +158,15 @@ def save(
     except ValueError as error:  # e.g. a NaN figure in the summary
         raise CheckpointError(f"cannot save {path}: {error}") from error
     write_atomically(path, payload)
+
+
+def rewrite(path: str | Path, checkpoint: Checkpoint) -> None:
+    """Write a loaded checkpoint back (changed with `dataclasses.replace`), everything it holds kept."""
+    save(
+        path, checkpoint.model, prior=checkpoint.prior, sampler=checkpoint.sampler, class_names=checkpoint.class_names,
+        training=checkpoint.training, evaluation=checkpoint.evaluation, latent_map=checkpoint.latent_map,
+        calibration=checkpoint.calibration,
+    )  # fmt: skip
 
 
 def load(source: str | Path | bytes, device: str | torch.device = "cpu", *, weights: bool = True) -> Checkpoint:
@@ -209,6 +223,7 @@ def load(source: str | Path | bytes, device: str | torch.device = "cpu", *, weig
         evaluation=header["evaluation"],
         latent_map=latent_map,
         sampler=sampler,
+        calibration=Calibration.model_validate(header["calibration"]) if header.get("calibration") else None,
     )
 
 

@@ -16,6 +16,7 @@ from typing import NoReturn
 import torch
 from torch import distributed as dist
 
+from training.anomaly import calibrate_command
 from training.data import MNIST_BASE_URL, DataError, Splits, hold_out_validation
 from training.datasets import load_splits, write_image_folder
 from training.presets import PRESETS
@@ -45,13 +46,9 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--image-folder", type=Path, help="with --dataset folder: one subfolder per class")
     group.add_argument(
-        "--image-shape",
-        type=int,
-        nargs=3,
-        metavar=("C", "H", "W"),
-        default=(1, 28, 28),
+        "--image-shape", type=int, nargs=3, metavar=("C", "H", "W"), default=(1, 28, 28),
         help="with --dataset folder, and for export: channels (1 or 3), height, width the images are converted to",
-    )
+    )  # fmt: skip
     group.add_argument("--limit", type=int, help="use only the first N training images (quick runs)")
     group.add_argument(
         "--eval-limit", type=int,
@@ -101,21 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     hyper.add_argument("--hidden", type=int, help="width of the fully connected layers")
     hyper.add_argument("--batch-size", type=int)
     hyper.add_argument("--learning-rate", type=float)
+    hyper.add_argument("--auxiliary-weight", type=float, help="weight of an auxiliary classifier's loss on prior draws")
+    hyper.add_argument("--unlabelled-fraction", type=float, help="label-prior AAE: share of codes shown without label")
     hyper.add_argument(
-        "--auxiliary-weight",
-        type=float,
-        help="weight of an auxiliary classifier's loss on decoded prior draws (0: none)",
-    )
-    hyper.add_argument(
-        "--unlabelled-fraction",
-        type=float,
-        help="label-prior AAE: share of codes the discriminator sees without their label",
-    )
-    hyper.add_argument(
-        "--neighbours",
-        type=int,
+        "--neighbours", type=int,
         help="categorical AAE: y agrees with one of each image's K nearest training images by HOG features (0: none)",
-    )
+    )  # fmt: skip
     hyper.add_argument("--seed", type=int)
     _common_arguments(train)
 
@@ -123,6 +111,18 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("checkpoint", type=Path)
     evaluate.add_argument("--split", choices=["validation", "test"], default="test")
     _common_arguments(evaluate)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="store the anomaly score's calibration in a checkpoint (held-out normal images)"
+    )
+    calibrate.add_argument("checkpoint", type=Path)
+    calibrate.add_argument(
+        "--folder", type=Path,
+        help="calibrate on every image of this folder (one subfolder per class, or train/ and test/), all of "
+        "them normal [default: the data set's validation split; the false-positive rate on its test split]",
+    )  # fmt: skip
+    calibrate.add_argument("--alpha", type=float, default=0.01, help="p-values below it flag an image [0.01]")
+    _common_arguments(calibrate)
 
     defaults = commands.add_parser("defaults", help="retrain the whole default set into checkpoints/")
     defaults.add_argument("--out-dir", type=Path, default=Path("checkpoints"))
@@ -211,6 +211,8 @@ def _run(args: argparse.Namespace) -> None:
         _writable_folder((args.out or Path("checkpoints") / f"{args.model}.safetensors").parent)
     elif args.command == "defaults":
         _writable_folder(Path(args.out_dir))
+    elif args.command == "calibrate" and args.folder is not None:  # a user's own normal images
+        args.dataset, args.image_folder = "folder", args.folder
     elif args.command == "export":
         _writable_folder(args.out)
         if args.out.is_dir() and any(args.out.iterdir()):  # an export never mixes with files already there
@@ -223,6 +225,9 @@ def _run(args: argparse.Namespace) -> None:
         args.dataset, fashion_mnist_dir=args.fashion_mnist_dir, mnist_dir=args.mnist_dir,
         mnist_base_url=args.mnist_url, image_folder=args.image_folder, image_shape=tuple(args.image_shape),
     )  # fmt: skip
+    if args.command == "calibrate":
+        return print(calibrate_command(args.checkpoint, splits, args.folder, args.dataset, alpha=args.alpha,
+                                       limit=args.eval_limit, device=args.device))  # fmt: skip
     if args.command == "export":
         sliced = Splits(splits.train.subset(args.limit), splits.test.subset(args.eval_limit))
         write_image_folder(sliced, args.out, tuple(args.image_shape))

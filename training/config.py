@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 
+class TrainingMistake(ValueError):
+    """How a run was asked for cannot work (a checkpoint of another run to resume, a folder it cannot write):
+    the message says what to change."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     epochs: int = 10  # passes over the training images

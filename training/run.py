@@ -17,9 +17,10 @@ from models import Autoencoder, Classifier, GaussianPrior, MixturePrior, Prior, 
 from models.classifier import ClassifierArchitecture
 from models.registry import MODELS
 from training import plots
+from training.anomaly import calibrate_checkpoint
 from training.categorical import classification_figures, cluster_figures, labelled_by_head
 from training.classifiers import train_classifier
-from training.config import ModelPreset, TrainConfig
+from training.config import ModelPreset, TrainConfig, TrainingMistake
 from training.data import ImageData, Splits, keep_labels
 from training.evaluate import classifier_accuracy, evaluate
 from training.ex_post import fit_class_mixture, fit_ex_post_density
@@ -152,6 +153,8 @@ def train_to_checkpoint(
         out, model, prior=prior, sampler=sampler, class_names=class_names, training=summary(), evaluation=evaluation,
         latent_map=compute_latent_map(model, sampler or prior, splits.test, seed=preset.train.seed),
     )  # fmt: skip
+    if splits.validation is not None:  # the anomaly score's calibration, on images training never saw
+        evaluation["anomaly"] = calibrate_checkpoint(out, splits.validation, "the validation split", test=splits.test)
     if docs_dir is not None:
         plots.model_pictures(model, sampler or prior, splits.test, class_names, history, docs_dir / preset.name)
         if "clustering" in evaluation:
@@ -203,11 +206,6 @@ def _saved_state(path: Path, epochs_done: int) -> dict[str, Any] | None:
 JUDGES: dict[str, tuple[ClassifierArchitecture, int, int]] = {"cnn": ("cnn", 1, 10), "resnet": ("resnet", 2, 8)}
 
 
-class TrainingMistake(ValueError):
-    """How a run was asked for cannot work (a checkpoint of another run to resume, a folder it cannot write):
-    the message says what to change."""
-
-
 class JudgeError(TrainingMistake):
     """An evaluation judge that does not belong to the data it was asked to judge."""
 
@@ -255,11 +253,9 @@ def reevaluate(
         model, checkpoint.density, data, judges, split=split, judge_labels=class_names == data.class_names
     )
     evaluation |= categorical_evaluation(model, class_names, splits.train, data)
-    models.save(
-        path, model, prior=checkpoint.prior, sampler=checkpoint.sampler, class_names=checkpoint.class_names,
-        training=checkpoint.training, evaluation=evaluation,
-        latent_map=compute_latent_map(model, checkpoint.density, splits.test),
-    )  # fmt: skip
+    evaluation |= {key: checkpoint.evaluation[key] for key in ("anomaly",) if key in checkpoint.evaluation}
+    latent_map = compute_latent_map(model, checkpoint.density, splits.test)
+    models.rewrite(path, dataclasses.replace(checkpoint, evaluation=evaluation, latent_map=latent_map))
     return evaluation
 
 
