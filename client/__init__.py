@@ -9,7 +9,7 @@
 (`pip install 'aeserve[client]'`): no torch, no server code.
 """
 
-from client.calls import Classified, Encoded, LatentMap, Model, Readiness, Sampled
+from client.calls import Classified, Encoded, LatentMap, Model, Readiness, Sampled, Scored
 from client.clients import AsyncClient, Client
 from client.errors import APIError
 from client.images import to_pil
@@ -24,5 +24,6 @@ __all__ = [
     "Model",
     "Readiness",
     "Sampled",
+    "Scored",
     "to_pil",
 ]

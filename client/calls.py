@@ -56,6 +56,7 @@ class Model:
     sampler: dict[str, Any] | None = None  # the fitted per-class density that sample() draws from by default
     classifies: bool = False  # whether `classify` answers for it (a categorical head)
     categories: int | None = None  # how many classes (or clusters) it classifies into
+    anomaly: dict[str, Any] | None = None  # how `score` scores: its signals, alpha, calibration (or why none)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,17 @@ class Encoded:
     latents: np.ndarray  # (n, latent_dim) float32: the codes (a VAE's posterior means)
     log_variances: np.ndarray | None  # (n, latent_dim) for VAEs
     class_probabilities: np.ndarray | None = None  # (n, classes) for models with a categorical head
+
+
+@dataclass(frozen=True)
+class Scored:
+    model: str
+    scores: np.ndarray  # (n,) float64: higher is more anomalous
+    p_values: np.ndarray | None  # (n,) the share of held-out normal images scoring as high; None if not calibrated
+    is_anomaly: np.ndarray | None  # (n,) bool: p-value below `alpha`
+    alpha: float | None
+    signals: dict[str, np.ndarray]  # "reconstruction", and "code_nll" / "negative_elbo" where the model has them
+    maps: np.ndarray | None  # with maps=True: per-pixel squared error, (n, H, W), or (n, H, W, C) for colour
 
 
 @dataclass(frozen=True)
@@ -181,6 +193,32 @@ def classify(images: Images, model: str | None) -> Call[Classified]:
         )  # fmt: skip
 
     return Call("POST", "/classify", _uploads(images, model, None), read)
+
+
+def score(images: Images, model: str | None, labels: Sequence[Label] | None, maps: bool) -> Call[Scored]:
+    def read(response: httpx.Response) -> Scored:
+        body = response.json()
+        each = body["scores"]
+        calibrated = body["alpha"] is not None
+
+        def column(name: str) -> np.ndarray:
+            return np.asarray([one[name] for one in each], dtype=np.float64)
+
+        maps_out = None
+        if maps:  # the service's (C, H, W) per image, as the client's images are laid out
+            stacked = np.asarray([one["map"] for one in each], dtype=np.float32)
+            maps_out = stacked[:, 0] if stacked.shape[1] == 1 else stacked.transpose(0, 2, 3, 1)
+        return Scored(
+            model=body["model"], scores=column("score"), p_values=column("p_value") if calibrated else None,
+            is_anomaly=np.asarray([one["is_anomaly"] for one in each], dtype=bool) if calibrated else None,
+            alpha=body["alpha"], maps=maps_out,
+            signals={name: column(name) for name in ("reconstruction", "code_nll", "negative_elbo")
+                     if each and each[0][name] is not None},
+        )  # fmt: skip
+
+    options = _uploads(images, model, labels)
+    options["params"] = {**options["params"], "maps": "true"} if maps else options["params"]
+    return Call("POST", "/score", options, read)
 
 
 def _uploads(images: Images, model: str | None, labels: Sequence[Label] | None) -> dict[str, Any]:

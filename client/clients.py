@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 
 from client import calls
-from client.calls import Call, Classified, Encoded, Label, LatentMap, Model, Readiness, Sampled
+from client.calls import Call, Classified, Encoded, Label, LatentMap, Model, Readiness, Sampled, Scored
 from client.errors import APIError
 from client.images import Images
 
@@ -72,6 +72,13 @@ class Client:
         categorical head, its class probabilities)."""
         return self._send(calls.encode(images, model, labels))
 
+    def score(
+        self, images: Images, model: str | None = None, labels: Sequence[Label] | None = None, *, maps: bool = False
+    ) -> Scored:
+        """Images -> how unlike the model's training images each is: its score, and where the model is calibrated
+        a p-value and a flag; with `maps`, each image's per-pixel squared error."""
+        return self._send(calls.score(images, model, labels, maps))
+
     def classify(self, images: Images, model: str | None = None) -> Classified:
         """Images -> class (or cluster) probabilities and the most probable one, for models that classify."""
         return self._send(calls.classify(images, model))
@@ -128,6 +135,11 @@ class AsyncClient:
 
     async def encode(self, images: Images, model: str | None = None, labels: Sequence[Label] | None = None) -> Encoded:
         return await self._send(calls.encode(images, model, labels))
+
+    async def score(
+        self, images: Images, model: str | None = None, labels: Sequence[Label] | None = None, *, maps: bool = False
+    ) -> Scored:
+        return await self._send(calls.score(images, model, labels, maps))
 
     async def classify(self, images: Images, model: str | None = None) -> Classified:
         return await self._send(calls.classify(images, model))

@@ -40,6 +40,9 @@ class Signals(NamedTuple):
 
 
 SignalName = Literal["reconstruction", "code_nll", "negative_elbo"]
+# What the score combines. Not the ELBO: a likelihood ranks simpler images than the training data's as more
+# likely (Nalisnick et al. 2019); the vae's ELBO scores scikit-learn's digits against Fashion-MNIST at AUROC 0.24
+COMBINED: tuple[SignalName, ...] = ("reconstruction", "code_nll")
 
 
 class Calibration(pydantic.BaseModel):
@@ -76,7 +79,7 @@ class Calibration(pydantic.BaseModel):
         return (1 + at_least) / (1 + len(held))
 
 
-def code_density(density: Prior) -> D.Distribution | None:
+def code_density(density: Prior | None) -> D.Distribution | None:
     """`density` as a torch distribution over codes (labels marginalised), or None where it has no closed form."""
     if isinstance(density, GaussianPrior):
         spread = torch.full((density.dim,), float(density.std), dtype=torch.float64)
@@ -129,7 +132,7 @@ def calibrate(
     held_out: str, alpha: float = 0.01,
 ) -> Calibration:  # fmt: skip
     """The calibration of `model` from held-out normal images, given as (images in [0, 1], labels) batches:
-    every signal the model has, standardised and summed."""
+    the COMBINED signals the model has, standardised and summed."""
     density = code_density(prior) if prior is not None else None
     found: dict[str, list[torch.Tensor]] = {}
     with torch.no_grad():
@@ -139,9 +142,9 @@ def calibrate(
                 if each[name] is not None:
                     found.setdefault(name, []).append(each[name].double().cpu())
     merged = {name: torch.cat(parts).numpy() for name, parts in found.items()}
-    names = list(merged)
+    names = [name for name in merged if name in COMBINED]
     means = [float(merged[name].mean()) for name in names]
     stds = [float(merged[name].std()) for name in names]
-    draft = Calibration(signals=names, means=means, stds=stds, scores=[0.0], alpha=alpha, held_out=held_out)  # type: ignore[arg-type]
+    draft = Calibration(signals=names, means=means, stds=stds, scores=[0.0], alpha=alpha, held_out=held_out)
     scores = np.sort(draft.score(merged))
     return draft.model_copy(update={"scores": scores.tolist()})

@@ -41,6 +41,12 @@ class EncodeCall(NamedTuple):
     labels: list[int] | None
 
 
+class ScoreCall(NamedTuple):
+    uploads: EncodeCall  # labels where the model takes them to encode or to decode
+    maps: bool  # the per-pixel error maps too
+    picture: bool  # the maps as one heat-map PNG over the images (Accept: image/png)
+
+
 class DecodeCall(NamedTuple):
     served: ServedModel
     latents: np.ndarray  # (n, latent_dim) float32
@@ -200,7 +206,15 @@ async def classify_call(request: Request, model: UploadModel = None) -> EncodeCa
     return await _uploads(request, model, classify=True)
 
 
-async def _uploads(request: Request, model: str | None, *, classify: bool) -> EncodeCall:
+async def score_call(
+    request: Request, model: UploadModel = None,
+    maps: Annotated[bool, Query(description="also each image's per-pixel squared error")] = False,
+) -> ScoreCall:  # fmt: skip
+    """/encode's inputs, with labels wherever the model reconstructs with them."""
+    return ScoreCall(await _uploads(request, model, classify=False, score=True), maps, wants_png(request))
+
+
+async def _uploads(request: Request, model: str | None, *, classify: bool, score: bool = False) -> EncodeCall:
     content_type = request.headers.get("content-type", "")
     labels: list[Any] | None
     if content_type.startswith("multipart/form-data"):
@@ -226,8 +240,10 @@ async def _uploads(request: Request, model: str | None, *, classify: bool) -> En
             422, f"model {served.name} ({served.checkpoint.kind}, {served.checkpoint.variant}) has no categorical "
             f"head to classify with; models that classify: {', '.join(classifying) or 'none'}",
         )  # fmt: skip
-    needed = served.model.takes_labels_to_encode
-    return EncodeCall(served, blobs, _labels(served, labels, len(blobs), needed=needed, what="encode"))
+    model_ = served.model
+    needed = model_.takes_labels_to_encode or (score and model_.takes_labels_to_decode and not model_.classifies)
+    what = "score" if score else "encode"
+    return EncodeCall(served, blobs, _labels(served, labels, len(blobs), needed=needed, what=what))
 
 
 async def _read_multipart(request: Request) -> tuple[list[bytes], list[Any] | None]:
@@ -249,3 +265,4 @@ Decoding = Annotated[DecodeCall, Depends(decode_call)]
 Sampling = Annotated[SampleCall, Depends(sample_call)]
 Encoding = Annotated[EncodeCall, Depends(encode_call)]
 Classifying = Annotated[EncodeCall, Depends(classify_call)]
+Scoring = Annotated[ScoreCall, Depends(score_call)]

@@ -85,3 +85,13 @@ def grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
             :, row * (height + 1) : row * (height + 1) + height, column * (width + 1) : column * (width + 1) + width
         ] = image
     return canvas
+
+
+def heat_map(images: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) uint8 images and their (N, C, H, W) error maps -> (N, 3, H, W) uint8: each image in gray, going
+    red where its error is high (each map scaled to its own largest error)."""
+    gray = images.astype(np.float32).mean(1)
+    heat = maps.mean(1)
+    heat = heat / np.maximum(heat.reshape(len(heat), -1).max(1), 1e-12)[:, None, None]
+    shaded = gray * (1 - heat)
+    return np.stack([shaded + 255 * heat, shaded, shaded], 1).round().clip(0, 255).astype(np.uint8)

@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import signal
 import socket
-import time
 from concurrent.futures import BrokenExecutor, ThreadPoolExecutor
 
 import numpy as np
@@ -28,13 +27,11 @@ import torch
 
 import models
 from models import Autoencoder
-from models.pixels import to_uint8, to_unit
-from service.images import encode_png_base64
+from models.anomaly import code_density
+from service.forward import Loaded, for_inference, run
 from service.messages import (
     HEADER,
     Batch,
-    Decoded,
-    Encoded,
     Failed,
     Load,
     Message,
@@ -86,7 +83,7 @@ class ThreadRunner(Runner):
     def __init__(self, device: torch.device) -> None:
         self.device = str(device)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"inference-{device}")
-        self._models: dict[str, Autoencoder] = {}
+        self._models: dict[str, Loaded] = {}
 
     async def _call(self, message: Message) -> Reply:
         loop = asyncio.get_running_loop()
@@ -197,7 +194,7 @@ def _serve(sock: socket.socket, device: str, threads: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     keep_freed_memory()
     torch.set_num_threads(threads)
-    loaded: dict[str, Autoencoder] = {}
+    loaded: dict[str, Loaded] = {}
     send(sock, 0, "ready")
     while True:
         try:
@@ -207,20 +204,20 @@ def _serve(sock: socket.socket, device: str, threads: int) -> None:
         send(sock, key, handle(loaded, message, device))
 
 
-def handle(loaded: dict[str, Autoencoder], message: Message, device: str) -> Reply:
+def handle(loaded: dict[str, Loaded], message: Message, device: str) -> Reply:
     """One message, on the models this runner holds; what it raises comes back as `Failed`."""
     try:
         if isinstance(message, Load):
-            model = models.load(message.checkpoint.tobytes(), device).model
-            assert isinstance(model, Autoencoder), "the catalog loads autoencoders only"
-            loaded[message.key] = for_inference(model)
+            checkpoint = models.load(message.checkpoint.tobytes(), device)
+            assert isinstance(checkpoint.model, Autoencoder), "the catalog loads autoencoders only"
+            loaded[message.key] = Loaded(for_inference(checkpoint.model), code_density(checkpoint.density))
             return_freed_memory()
             return None
         if isinstance(message, Unload):
             loaded.pop(message.key, None)
             return_freed_memory()
             return None
-        return run(loaded[message.model], message)
+        return run(*loaded[message.model], message)
     except Exception as error:
         out_of_memory = isinstance(error, torch.cuda.OutOfMemoryError)
         if out_of_memory and torch.cuda.is_available():
@@ -251,48 +248,3 @@ def return_freed_memory() -> None:
     bytes that are freed at once, and with `keep_freed_memory` glibc would keep them for good."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def for_inference(model: Autoencoder) -> Autoencoder:
-    """Eval mode, convolution weights channels-last: oneDNN's faster layout on CPU (vae /decode under load:
-    ~175 -> ~145 µs of inference-process CPU a request, bench/serve.py). Values move by float rounding only.
-    (`memory_format` is documented for Module.to but missing from its type stubs.)"""
-    return model.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-
-
-@torch.inference_mode()
-def run(model: Autoencoder, batch: Batch) -> Output:
-    """One forward pass over the whole batch (in chunks of max_batch_size if one request is larger)."""
-    started = time.perf_counter()
-    device = next(model.parameters()).device
-    inputs = torch.from_numpy(batch.inputs)
-    labels = torch.from_numpy(batch.labels) if batch.labels is not None else None
-    outputs: list[tuple[torch.Tensor, ...]] = []
-    for start in range(0, inputs.shape[0], batch.max_batch_size):
-        chunk = inputs[start : start + batch.max_batch_size].to(device, non_blocking=True)
-        chunk_labels = labels[start : start + batch.max_batch_size].to(device) if labels is not None else None
-        if batch.operation == "encode":
-            latents, log_variances, class_logits = model.encode(to_unit(chunk), chunk_labels)
-            outputs.append((
-                latents,
-                *([log_variances] if log_variances is not None else []),
-                *([torch.softmax(class_logits, dim=1)] if class_logits is not None else []),
-            ))  # fmt: skip
-        else:
-            logits = model.decode(chunk.float(), chunk_labels)
-            outputs.append((to_uint8(logits),))
-    merged = [torch.cat(parts).cpu().numpy() for parts in zip(*outputs, strict=True)]
-    offsets = np.cumsum([0, *batch.sizes])
-    results: list[Encoded | Decoded] = []
-    for index, png in enumerate(batch.png):
-        pieces = [array[offsets[index] : offsets[index + 1]] for array in merged]
-        if batch.operation == "encode":  # the log-variances where a VAE has them, class probabilities last
-            spread = pieces[1] if len(pieces) > 1 and not model.classifies else None
-            results.append(Encoded(pieces[0], spread, pieces[-1] if model.classifies else None))
-        else:
-            images = pieces[0]
-            results.append(
-                Decoded(None, [encode_png_base64(image) for image in images]) if png else Decoded(images, None)
-            )
-    memory = torch.cuda.memory_allocated(device) if device.type == "cuda" else None
-    return Output(results, time.perf_counter() - started, memory)

@@ -18,7 +18,7 @@ import safetensors.numpy
 
 from models import tensor_tree
 
-Operation = Literal["encode", "decode"]
+Operation = Literal["encode", "decode", "score"]
 
 
 class Encoded(NamedTuple):
@@ -41,6 +41,15 @@ class Sampled(NamedTuple):
     seed: int
 
 
+class Scored(NamedTuple):
+    """The anomaly signals of each image (`models.anomaly`), float32."""
+
+    reconstruction: np.ndarray  # (n,) mean squared error per pixel
+    code_nll: np.ndarray | None  # (n,) where the model's density has a closed form
+    negative_elbo: np.ndarray | None  # (n,) VAEs
+    maps: np.ndarray | None  # (n, C, H, W) squared error of each pixel, where asked for
+
+
 class Batch(NamedTuple):
     """One model, one operation, the requests' rows in order."""
 
@@ -49,12 +58,12 @@ class Batch(NamedTuple):
     inputs: np.ndarray  # uint8 images (n, C, H, W) to encode, or float32 codes (n, latent_dim) to decode
     labels: np.ndarray | None  # (n,) int64 where the model takes labels
     sizes: list[int]  # rows per request
-    png: list[bool]  # per request: also encode its images as PNG
+    png: list[bool]  # per request: decode: also encode its images as PNG; score: also the per-pixel maps
     max_batch_size: int  # rows per forward pass
 
 
 class Output(NamedTuple):
-    results: list[Encoded | Decoded]  # one per request
+    results: list[Encoded | Decoded | Scored]  # one per request
     seconds: float  # the forward pass and PNG coding, as the runner measured it (admission estimates from it)
     gpu_memory_bytes: int | None
 
@@ -80,7 +89,7 @@ class Failed(NamedTuple):
 Message = Batch | Load | Unload
 Reply = Output | Failed | None  # None: a Load or Unload done
 HEADER = struct.Struct("!Q")
-MESSAGES = {kind.__name__: kind for kind in (Batch, Output, Encoded, Decoded, Load, Unload, Failed)}
+MESSAGES = {kind.__name__: kind for kind in (Batch, Output, Encoded, Decoded, Scored, Load, Unload, Failed)}
 _FRAME = "frame"  # the name of the tensor holding the message's JSON
 
 

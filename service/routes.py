@@ -19,6 +19,7 @@ from service.dependencies import (
     Encoding,
     PathModel,
     Sampling,
+    Scoring,
     until_gone,
 )  # fmt: skip
 from service.errors import ProblemError
@@ -35,6 +36,7 @@ from service.schemas import (
     Readiness,
     ReloadReport,
     SampleResponse,
+    ScoreResponse,
 )
 
 T = TypeVar("T")
@@ -185,8 +187,29 @@ async def classify(call: Classifying, request: Request) -> Response:
     )  # fmt: skip
 
 
-async def _encoded(call: EncodeCall, request: Request) -> Encoded:
-    """The uploads decoded to the model's image shape (each failure a 4xx naming the image), through the worker."""
+@api.post(
+    "/score",
+    response_model=ScoreResponse,
+    responses=PNG_RESPONSE,
+    summary="How unlike the model's training images each image is",
+    description="The same inputs as /encode (labels where the model reconstructs with them), batched like its "
+    "requests. Each image's score (higher: more anomalous), its signals, and with the model's calibration a p-value "
+    "and a flag (GET /models/NAME says how it scores). `?maps=true` adds each per-pixel error map; with "
+    "`Accept: image/png` the answer is the maps as heat maps over the images, one PNG.",
+    openapi_extra=ENCODE_BODY,
+)
+async def score(call: Scoring, request: Request) -> Response:
+    uploads, served, catalog = call.uploads, call.uploads.served, request.app.state.catalog
+    arrays = await _uploaded(uploads, request)
+    scored = await served.worker.score(arrays, uploads.labels, maps=call.maps or call.picture, gone=until_gone(request))
+    if call.picture:
+        assert scored.maps is not None
+        return await responses.png_grid(catalog, served, images.heat_map(arrays, scored.maps))
+    return responses.as_json(responses.scores(served, scored, with_maps=call.maps), served)
+
+
+async def _uploaded(call: EncodeCall, request: Request) -> np.ndarray:
+    """The uploads decoded to the model's image shape, each failure a 4xx naming the image."""
     served, catalog = call.served, request.app.state.catalog
     shape, limit = served.checkpoint.image_shape, catalog.settings.max_image_pixels
 
@@ -197,8 +220,12 @@ async def _encoded(call: EncodeCall, request: Request) -> Encoded:
             status = 413 if isinstance(error, images.ImageTooLarge) else 422
             raise ProblemError(status, f"image {numbered[0]}: {error}") from error
 
-    arrays = await responses.in_threads(catalog, decode_one, list(enumerate(call.blobs)))
-    return await served.worker.encode(np.stack(arrays), call.labels, gone=until_gone(request))
+    return np.stack(await responses.in_threads(catalog, decode_one, list(enumerate(call.blobs))))
+
+
+async def _encoded(call: EncodeCall, request: Request) -> Encoded:
+    """The uploads through the worker."""
+    return await call.served.worker.encode(await _uploaded(call, request), call.labels, gone=until_gone(request))
 
 
 @api.post(

@@ -97,7 +97,37 @@ class ModelInfo(BaseModel):
         description="figures measured at training time on the test split: reconstruction, and per evaluation "
         "classifier (`spaces`) the samples' Fréchet distance, precision/recall/density/coverage and label accuracy"
     )
+    anomaly: AnomalyInfo = Field(description="how POST /score scores its images")
     latent_map: bool = Field(description="whether GET /models/NAME/latent-map has the test images' codes (2-D models)")
+
+
+class ImageScore(BaseModel):
+    score: float = Field(description="higher is more anomalous: the model's calibrated combination of its signals, "
+                         "or without calibration the reconstruction error")  # fmt: skip
+    p_value: float | None = Field(description="the share of held-out normal images scoring at least as high; "
+                                  "null without calibration")  # fmt: skip
+    is_anomaly: bool | None = Field(description="p_value below the model's alpha; null without calibration")
+    reconstruction: float = Field(description="mean squared error per pixel, pixels in [0, 1]")
+    code_nll: float | None = Field(description="the code's negative log-density under the model's density (nats); "
+                                   "null where it has no closed form")  # fmt: skip
+    negative_elbo: float | None = Field(description="VAEs: the negative ELBO in nats")
+    map: list[list[list[float]]] | None = Field(None, description="with ?maps=true: squared error per pixel, (C, H, W)")
+
+
+class ScoreResponse(BaseModel):
+    model: str
+    signals: list[str] = Field(description="the signals the score combines")
+    alpha: float | None
+    scores: list[ImageScore]
+
+
+class AnomalyInfo(BaseModel):
+    calibrated: bool
+    signals: list[str] = Field(description="what the score combines, each standardised on held-out normal images")
+    alpha: float | None = Field(description="p-values below it are flagged as anomalies")
+    calibration_size: int | None = Field(description="held-out normal images the p-values count against")
+    calibrated_on: str | None
+    why_not: str | None = Field(description="without calibration: why, and how to calibrate")
 
 
 class LatentMap(BaseModel):

@@ -12,7 +12,7 @@ import torch
 
 import models
 from models import Autoencoder, Prior
-from service.schemas import ModelInfo
+from service.schemas import AnomalyInfo, ModelInfo
 from service.worker import ModelWorker
 
 
@@ -59,8 +59,22 @@ class ServedModel:
             device=str(device),
             default=default,
             evaluation=self.checkpoint.evaluation,
+            anomaly=self._anomaly(),
             latent_map=self.checkpoint.latent_map is not None,
         )
+
+    def _anomaly(self) -> AnomalyInfo:
+        calibration = self.checkpoint.calibration
+        if calibration is None:
+            return AnomalyInfo(
+                calibrated=False, signals=["reconstruction"], alpha=None, calibration_size=None, calibrated_on=None,
+                why_not="not calibrated: scores are reconstruction errors, with no p-value; store a calibration with "
+                "python -m training calibrate CHECKPOINT [--folder DIR]",
+            )  # fmt: skip
+        return AnomalyInfo(
+            calibrated=True, signals=list(calibration.signals), alpha=calibration.alpha,
+            calibration_size=len(calibration.scores), calibrated_on=calibration.held_out, why_not=None,
+        )  # fmt: skip
 
     def density(self, sampler: str | None) -> Prior:
         """What /sample draws from: "prior", "ex_post" (the fitted sampler), or None for the default (the sampler

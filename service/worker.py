@@ -29,7 +29,7 @@ from models import Autoencoder, Prior, draw_codes
 from service.batches import Gone, Job, Pending
 from service.errors import ClientGone, InferenceFailed, Overloaded, ShuttingDown, TimedOut
 from service.inference import Runner
-from service.messages import Batch, Decoded, Encoded, Operation, Output, Sampled
+from service.messages import Batch, Decoded, Encoded, Operation, Output, Sampled, Scored
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class ModelWorker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    # the three operations
+    # the operations
 
     # `gone`, where given, resolves when the request's caller has left: the request is then dropped, and
     # ClientGone raised, if its batch has not been handed over
@@ -108,6 +108,12 @@ class ModelWorker:
         """(n, C, H, W) uint8 images -> codes; VAEs also give log-variances."""
         result = await self._submit("encode", images, labels, gone=gone)
         assert isinstance(result, Encoded)
+        return result
+
+    async def score(self, images: np.ndarray, labels: list[int] | None, *, maps: bool, gone: Gone = None) -> Scored:
+        """(n, C, H, W) uint8 images -> their anomaly signals (`models.anomaly`), and per-pixel maps if `maps`."""
+        result = await self._submit("score", images, labels, png=maps, gone=gone)
+        assert isinstance(result, Scored)
         return result
 
     async def decode(

@@ -147,3 +147,13 @@ def test_classify_names_the_class_of_real_test_images_and_encode_gives_the_same_
     with pytest.raises(APIError) as raised:
         aeserve.classify(images[:1], "cvae")
     assert raised.value.status == 422 and "no categorical head" in raised.value.detail
+
+
+def test_score_answers_numpy_scores_p_values_flags_and_maps(aeserve):
+    real = read_mnist_layout(Path("/usr/share/datasets/fashion-mnist"), FASHION_MNIST_CLASSES).test.images[:3, 0]
+    noise = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    scored = aeserve.score(np.concatenate([real.numpy(), noise]), "vae", maps=True)
+    assert scored.maps is not None and scored.maps.shape == (6, 28, 28) and scored.maps.dtype == np.float32
+    assert scored.is_anomaly is not None and scored.is_anomaly.tolist() == [False] * 3 + [True] * 3
+    assert set(scored.signals) == {"reconstruction", "code_nll", "negative_elbo"} and scored.alpha == 0.01
+    assert aeserve.model("vae").anomaly["calibrated"]

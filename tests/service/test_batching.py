@@ -147,7 +147,7 @@ async def test_shutdown_turns_readiness_off_and_finishes_admitted_requests(make_
 async def test_a_failing_batch_fails_its_requests_and_the_worker_goes_on(make_client, caplog, monkeypatch):
     async with make_client() as (client, _):
 
-        def broken(model, batch):
+        def broken(model, density, batch):
             raise RuntimeError("device lost")
 
         with monkeypatch.context() as patch:
@@ -202,7 +202,7 @@ async def test_a_request_whose_caller_gave_up_is_dropped_before_its_batch_runs(m
 async def test_a_device_out_of_memory_fails_that_batch_with_503_and_the_next_requests_succeed(make_client, monkeypatch):
     async with make_client() as (client, _):
 
-        def out_of_memory(model, batch):
+        def out_of_memory(model, density, batch):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
         with monkeypatch.context() as patch:
