@@ -133,8 +133,8 @@ def calibrate_checkpoint(
     if test is not None:
         figures["false_positive_rate"] = false_positive_rate(model, checkpoint.density, calibration, test)
         figures["false_positive_rate_images"] = len(test)
-        normal = test.subset(OUTLIERS)
-        outliers = outlier_sets(normal, OUTLIERS)
+        normal = test.subset(OUTLIERS)  # as many outliers of each kind as normal images
+        outliers = outlier_sets(normal, len(normal))
         figures["against"] = detection_figures(model, checkpoint.density, calibration, normal, outliers)
     evaluation = {**checkpoint.evaluation, "anomaly": {**checkpoint.evaluation.get("anomaly", {}), **figures}}
     models.rewrite(path, dataclasses.replace(checkpoint, calibration=calibration, evaluation=evaluation))
