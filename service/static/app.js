@@ -15,8 +15,9 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, { method = "GET", json } = {}) {
-  const headers = { Accept: "application/json" };
+// JSON answers parsed; with accept "image/png", the image as a data: URI
+async function api(path, { method = "GET", json, accept = "application/json" } = {}) {
+  const headers = { Accept: accept };
   const token = sessionStorage.getItem("aeserve-token");
   if (token) headers.Authorization = `Bearer ${token}`;
   const init = { method, headers };
@@ -29,6 +30,10 @@ async function api(path, { method = "GET", json } = {}) {
     response = await fetch(path, init);
   } catch (error) {
     throw new Error(`the service did not answer (${error.message})`);
+  }
+  if (response.ok && accept === "image/png") {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    return `data:image/png;base64,${btoa(Array.from(bytes, (byte) => String.fromCharCode(byte)).join(""))}`;
   }
   const text = await response.text();
   let body = null;
@@ -193,7 +198,7 @@ function selectModel(name) {
   // a model that classifies finds the class of a drawing itself
   for (const element of $$(".needs-encode-class")) element.hidden = !takesLabel(m) || m.classifies;
   fillClassSelect($("#sample-class"), { any: true });
-  for (const id of ["#reconstruct-class", "#interpolate-class", "#restyle-class"]) fillClassSelect($(id));
+  for (const id of ["#reconstruct-class", "#interpolate-class", "#restyle-class", "#anomaly-class"]) fillClassSelect($(id));
   renderModelsTable();
   resetOutputs();
   suitability("#map", m.latent_map, "The latent map needs a model with 2-D codes", (x) => x.latent_map);
@@ -219,7 +224,8 @@ function suitability(view, suitable, why, test) {
 
 function resetOutputs() {
   for (const id of ["#sample-grid", "#latent-bars", "#restyle-grid", "#interpolate-strip"]) $(id).replaceChildren();
-  for (const id of ["#reconstruct-input", "#reconstruct-output", "#map-image", "#restyle-source", "#interpolate-image"]) $(id).removeAttribute("src");
+  for (const id of ["#reconstruct-input", "#reconstruct-output", "#map-image", "#restyle-source", "#interpolate-image", "#anomaly-input", "#anomaly-map"]) $(id).removeAttribute("src");
+  $("#anomaly-verdict").textContent = "";
   for (const image of $$("fieldset.slot img")) image.removeAttribute("src");
   state.slots = [null, null];
   $("#interpolate-slider").disabled = true;
@@ -522,6 +528,23 @@ function setUpRestyle() {
   }));
 }
 
+// anomaly
+
+async function scoreDrawing() {
+  const m = model();
+  const image = drawingAsDataUrl();
+  const labels = takesLabel(m) && !m.classifies ? [Number($("#anomaly-class").value || 0)] : undefined;
+  const call = { method: "POST", json: { model: m.name, images: [image], labels } };
+  const [scored, heat] = await Promise.all([api("/score", call), api("/score", { ...call, accept: "image/png" })]);
+  const one = scored.scores[0];
+  $("#anomaly-input").src = image;
+  $("#anomaly-map").src = heat;
+  $("#anomaly-verdict").textContent = one.p_value === null
+    ? `Reconstruction error ${one.reconstruction.toFixed(4)}. ${m.anomaly.why_not}`
+    : `Score ${one.score.toFixed(2)}, p-value ${one.p_value.toPrecision(2)}: ${one.is_anomaly ? "an anomaly" : "normal"} at alpha ${scored.alpha}.`;
+  clearMessage();
+}
+
 // start
 
 function setUpToken() {
@@ -554,6 +577,10 @@ async function start() {
     if (event.target.files[0]) { await uploadToCanvas(event.target.files[0]); await reconstruct(); }
   }));
   $("#reconstruct-run").addEventListener("click", guarded(reconstruct));
+  $("#anomaly-upload").addEventListener("change", guarded(async (event) => {
+    if (event.target.files[0]) { await uploadToCanvas(event.target.files[0]); await scoreDrawing(); }
+  }));
+  $("#anomaly-run").addEventListener("click", guarded(scoreDrawing));
   showView(location.hash.slice(1) || "models");
   try {
     await loadModels();

@@ -5,6 +5,7 @@ Debian's chromium, driven by Playwright (`AESERVE_CHROMIUM` names another binary
 """
 
 import base64
+import gzip
 import io
 import os
 import re
@@ -228,6 +229,26 @@ def test_an_api_error_shows_as_a_readable_message(page, screenshots):
     page.screenshot(path=screenshots / "error.png")
     # Chromium logs the failed fetch itself; nothing else may reach the console
     assert [e for e in page.console.errors if "status of 422" not in e] == []  # type: ignore[attr-defined]
+
+
+def test_scoring_an_upload_shows_its_p_value_flag_and_where_its_error_lies(page, tmp_path, screenshots):
+    noise, garment = tmp_path / "noise.png", tmp_path / "garment.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)).save(noise)
+    Image.fromarray(read_fashion_test_image()).save(garment)
+    open_view(page, "anomaly", "vae")
+    page.locator("#anomaly-upload").set_input_files(noise)  # scores at once
+    expect(page.locator("#anomaly-verdict")).to_have_text(re.compile(r"p-value [0-9.e-]+: an anomaly at alpha 0\.01"))
+    heat = Image.open(io.BytesIO(base64.b64decode(image_of(page, "#anomaly-map").split(",", 1)[1])))
+    assert heat.mode == "RGB" and heat.size == (28, 28)  # the image in grey, red where the error is
+    page.screenshot(path=screenshots / "anomaly.png", full_page=True)
+    page.locator("#anomaly-upload").set_input_files(garment)
+    expect(page.locator("#anomaly-verdict")).to_have_text(re.compile(r": normal at alpha 0\.01"))
+    no_console_errors(page)
+
+
+def read_fashion_test_image() -> np.ndarray:
+    with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as file:
+        return np.frombuffer(file.read(16 + 784)[16:], np.uint8).reshape(28, 28)
 
 
 def test_the_views_are_reachable_by_keyboard(page):
