@@ -240,8 +240,8 @@ async def _uploads(request: Request, model: str | None, *, classify: bool, score
             422, f"model {served.name} ({served.checkpoint.kind}, {served.checkpoint.variant}) has no categorical "
             f"head to classify with; models that classify: {', '.join(classifying) or 'none'}",
         )  # fmt: skip
-    model_ = served.model
-    needed = model_.takes_labels_to_encode or (score and model_.takes_labels_to_decode and not model_.classifies)
+    network = served.model
+    needed = network.takes_labels_to_encode or (score and network.takes_labels_to_decode and not network.classifies)
     what = "score" if score else "encode"
     return EncodeCall(served, blobs, _labels(served, labels, len(blobs), needed=needed, what=what))
 

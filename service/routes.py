@@ -3,7 +3,7 @@ a request names is looked up by the dependencies in `service.dependencies`."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -39,7 +39,6 @@ from service.schemas import (
     ScoreResponse,
 )
 
-T = TypeVar("T")
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}, "description": description}
     for status, description in [

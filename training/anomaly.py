@@ -48,9 +48,8 @@ def _signals_of(
     best-fitting one (the lowest reconstruction error), as for images that come with none."""
     found: dict[str, list[np.ndarray]] = {}
     distribution = code_density(density) if density is not None else None
-    classes = (
-        model.config.num_classes if best_label and (model.takes_labels_to_encode or model.takes_labels_to_decode) else 0
-    )
+    takes_labels = (model.takes_labels_to_encode or model.takes_labels_to_decode) and not model.classifies
+    classes = model.config.num_classes if best_label and takes_labels else 0  # a categorical head picks its own
     with torch.no_grad():
         for images, labels in _batches(model, data):
             if classes:

@@ -64,7 +64,7 @@ def fine_tune_decoder(
         decoder.discriminator = discriminator
         phases.append(
             Phase("image discriminator", ImageDiscriminatorStep(decoder), (discriminator,),
-                  config.adversary_learning_rate, betas=(0.5, 0.999), decays=False)
+                  config.adversary_learning_rate, betas=(0.5, 0.999), decays=False)  # a constant rate, as tuned
         )  # fmt: skip
     history = run_phases(
         phases, data, lambda epoch: torch.randperm(len(data), generator=generator), len(data), epochs=config.epochs,
