@@ -10,14 +10,14 @@ Densities are `torch.distributions` built from the priors' parameters, so no den
 
 A `Calibration`, stored in the checkpoint, makes them one score and a p-value: each signal is standardised
 by its mean and spread over held-out normal images (the validation split, or a user's own folder), the score
-is the sum, and an image's p-value is the share of those held-out images scoring at least as high (a
+is their sum or their maximum (whichever told synthetic outliers apart better at calibration:
+`training.anomaly`), and an image's p-value is the share of those held-out images scoring at least as high (a
 conformal p-value: below `alpha` for about `alpha` of normal images, whatever the score's distribution).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -51,6 +51,7 @@ class Calibration(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(strict=True, frozen=True, extra="forbid")
 
     signals: list[SignalName] = pydantic.Field(min_length=1)  # combined, each standardised
+    combine: Literal["sum", "max"] = "sum"  # the standardised signals' (calibrations stored before it: sum)
     means: list[float]  # per signal, over the held-out images
     stds: list[float]
     scores: list[float] = pydantic.Field(min_length=1)  # the held-out images' scores, ascending
@@ -67,10 +68,10 @@ class Calibration(pydantic.BaseModel):
 
     def score(self, found: dict[str, np.ndarray]) -> np.ndarray:
         """The combined score of each image, from its signals by name."""
-        return sum(
-            ((found[name] - mean) / std for name, mean, std in zip(self.signals, self.means, self.stds, strict=True)),
-            start=np.zeros(len(found["reconstruction"])),
-        )
+        standardised = [
+            (found[name] - mean) / std for name, mean, std in zip(self.signals, self.means, self.stds, strict=True)
+        ]
+        return np.sum(standardised, 0) if self.combine == "sum" else np.max(standardised, 0)
 
     def p_values(self, scores: np.ndarray) -> np.ndarray:
         """The share of held-out images scoring at least as high, counting the image itself among them."""
@@ -128,23 +129,13 @@ def _mixture(weights: torch.Tensor, means: torch.Tensor, covariances: torch.Tens
 
 
 def calibrate(
-    model: Autoencoder, prior: Prior | None, batches: Iterable[tuple[torch.Tensor, torch.Tensor | None]], *,
-    held_out: str, alpha: float = 0.01,
-) -> Calibration:  # fmt: skip
-    """The calibration of `model` from held-out normal images, given as (images in [0, 1], labels) batches:
-    the COMBINED signals the model has, standardised and summed."""
-    density = code_density(prior) if prior is not None else None
-    found: dict[str, list[torch.Tensor]] = {}
-    with torch.no_grad():
-        for images, labels in batches:
-            each = signals(model, density, images, labels)._asdict()
-            for name in ("reconstruction", "code_nll", "negative_elbo"):
-                if each[name] is not None:
-                    found.setdefault(name, []).append(each[name].double().cpu())
-    merged = {name: torch.cat(parts).numpy() for name, parts in found.items()}
-    names = [name for name in merged if name in COMBINED]
-    means = [float(merged[name].mean()) for name in names]
-    stds = [float(merged[name].std()) for name in names]
-    draft = Calibration(signals=names, means=means, stds=stds, scores=[0.0], alpha=alpha, held_out=held_out)
-    scores = np.sort(draft.score(merged))
-    return draft.model_copy(update={"scores": scores.tolist()})
+    found: dict[str, np.ndarray], *, held_out: str, alpha: float = 0.01, combine: Literal["sum", "max"] = "sum"
+) -> Calibration:
+    """The calibration from held-out normal images' signals by name: the COMBINED signals among them, standardised
+    and combined."""
+    names = [name for name in COMBINED if name in found]
+    draft = Calibration(
+        signals=names, combine=combine, means=[float(found[name].mean()) for name in names],
+        stds=[float(found[name].std()) for name in names], scores=[0.0], alpha=alpha, held_out=held_out,
+    )  # fmt: skip
+    return draft.model_copy(update={"scores": np.sort(draft.score(found)).tolist()})

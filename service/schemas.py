@@ -124,6 +124,9 @@ class ScoreResponse(BaseModel):
 class AnomalyInfo(BaseModel):
     calibrated: bool
     signals: list[str] = Field(description="what the score combines, each standardised on held-out normal images")
+    combine: Literal["sum", "max"] | None = Field(
+        description="how: their sum, or their maximum (the most alarmed signal); null without calibration"
+    )
     alpha: float | None = Field(description="p-values below it are flagged as anomalies")
     calibration_size: int | None = Field(description="held-out normal images the p-values count against")
     calibrated_on: str | None

@@ -67,12 +67,13 @@ class ServedModel:
         calibration = self.checkpoint.calibration
         if calibration is None:
             return AnomalyInfo(
-                calibrated=False, signals=["reconstruction"], alpha=None, calibration_size=None, calibrated_on=None,
+                calibrated=False, signals=["reconstruction"], combine=None, alpha=None, calibration_size=None,
+                calibrated_on=None,
                 why_not="not calibrated: scores are reconstruction errors, with no p-value; store a calibration with "
                 "python -m training calibrate CHECKPOINT [--folder DIR]",
             )  # fmt: skip
         return AnomalyInfo(
-            calibrated=True, signals=list(calibration.signals), alpha=calibration.alpha,
+            calibrated=True, signals=list(calibration.signals), combine=calibration.combine, alpha=calibration.alpha,
             calibration_size=len(calibration.scores), calibrated_on=calibration.held_out, why_not=None,
         )  # fmt: skip
 

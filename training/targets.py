@@ -79,6 +79,14 @@ def _better_than_before(found: Set, folder: Path) -> list[str]:
     return worse
 
 
+def _best_anomaly_auroc(kind: str, at_least: float) -> Target:
+    def shortfalls(found: Set, _: Path) -> list[str]:
+        best = max(c.evaluation["anomaly"]["against"][kind]["auroc"] for c in found.values())
+        return [] if best >= at_least else [f"the best, {best}"]
+
+    return Target(f"the best model's anomaly score tells {kind} from test images at AUROC >= {at_least}", shortfalls)
+
+
 TARGETS = [
     Target("every preset committed, each file <= 8 MB, evaluated on the test split", _small_and_complete),
     Target("the whole set retrains within an hour (its seconds and the shared critic's)", _within_an_hour),
@@ -118,6 +126,13 @@ TARGETS = [
     ),
     _in_both(LABEL_PRIOR, "label_accuracy_ratio", at_least=0.92),
     Target("precision and coverage above the set before issue #15 in both spaces", _better_than_before),
+    Target(
+        "every model's anomaly flag (alpha 0.01) fires on 0.01 +- 0.005 of the test images",
+        _each(WIDE + LABEL_PRIOR + CATEGORICAL, lambda c: abs(c.evaluation["anomaly"]["false_positive_rate"] - 0.01)
+              <= 0.005),
+    ),
+    _best_anomaly_auroc("digits", 0.98),
+    _best_anomaly_auroc("noise", 0.999),
 ]  # fmt: skip
 
 

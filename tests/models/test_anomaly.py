@@ -1,10 +1,11 @@
 """The signals a model scores an image by: each density's log-density, the reconstruction error, the ELBO."""
 
+import numpy as np
 import pytest
 import torch
 
 from models import VAE, VAEConfig
-from models.anomaly import code_density, signals
+from models.anomaly import Calibration, calibrate, code_density, signals
 from models.priors import ClassMixtureDensity, GaussianMixtureDensity, GaussianPrior, MixturePrior, SwissRollPrior
 
 generator = torch.Generator().manual_seed(0)
@@ -51,3 +52,26 @@ def test_the_signals_of_a_vae_are_per_image_and_its_elbo_is_reconstruction_plus_
     )  # no noise: the same image, the same score
     assert found.code_nll is not None and found.negative_elbo is not None
     assert (found.negative_elbo > 0).all()
+
+
+HELD_OUT = {"reconstruction": np.array([0.01, 0.02, 0.03]), "code_nll": np.array([4.0, 5.0, 6.0])}
+
+
+def test_a_calibration_standardises_each_signal_on_the_held_out_images_and_sums_or_takes_the_maximum():
+    summed = calibrate(HELD_OUT, held_out="three images")
+    maxed = calibrate(HELD_OUT, held_out="three images", combine="max")
+    spread = np.sqrt(2 / 3)  # of -1, 0, 1
+    assert summed.means == pytest.approx([0.02, 5.0]) and summed.stds == pytest.approx([0.01 * spread, spread])
+    image = {"reconstruction": np.array([0.02 + 0.02 * spread]), "code_nll": np.array([5.0 - spread])}
+    assert summed.score(image) == pytest.approx([1.0]) and maxed.score(image) == pytest.approx([2.0])
+    assert summed.scores == pytest.approx([-2 / spread, 0, 2 / spread])
+    # a p-value counts the held-out images scoring at least as high, and the image itself
+    assert maxed.p_values(np.array([-10.0, 0.0, 10.0])) == pytest.approx([1.0, 0.75, 0.25])
+
+
+def test_a_calibration_stored_before_the_choice_of_combination_sums():
+    stored = {"signals": ["reconstruction", "code_nll"], "means": [0.01, 5.0], "stds": [0.005, 1.0], "scores": [0.0],
+              "alpha": 0.01, "held_out": "an earlier version"}  # fmt: skip
+    calibration = Calibration.model_validate(stored)
+    assert calibration.combine == "sum"
+    assert calibration.score({"reconstruction": np.array([0.02]), "code_nll": np.array([6.0])}) == pytest.approx([3.0])
