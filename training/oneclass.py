@@ -43,7 +43,7 @@ def one_class_study(
     preset = dataclasses.replace(
         preset, train=dataclasses.replace(preset.train, epochs=epochs, auxiliary_weight=0.0, seed=seed)
     )
-    classes: dict[str, dict[str, float]] = {}
+    classes: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
     for label, name in enumerate(held.train.class_names):
         began = time.perf_counter()
