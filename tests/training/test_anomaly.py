@@ -14,7 +14,7 @@ from training.data import ImageData, hold_out_validation
 # the ae's reconstruction misses the digits its code density catches, so the most alarmed signal tells them apart
 # better than the sum; the vae's two signals each catch part of them, so their sum does
 @pytest.mark.parametrize(("name", "combine"), [("ae", "max"), ("vae", "sum")])
-def test_the_false_positive_rate_holds_on_images_not_calibrated_on_and_each_model_combines_as_it_chose(name, combine, fashion):
+def test_the_flag_rate_holds_on_images_not_calibrated_on_and_each_model_combines_as_it_chose(name, combine, fashion):
     checkpoint = models.load(ROOT / "checkpoints" / f"{name}.safetensors")
     validation = hold_out_validation(fashion).validation
     first = ImageData(validation.images[:2500], validation.labels[:2500], validation.class_names)
