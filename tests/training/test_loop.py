@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -205,43 +206,51 @@ def test_evaluate_reports_every_figure_in_every_judges_space(small, judges):
     assert sum(space["confusion"][3]) == 50 and space["label_accuracy_per_class"][3] == space["confusion"][3][3] / 50
 
 
-def test_fine_tuning_on_the_class_mixture_makes_draws_more_recognisable(small, classifier):
+@pytest.fixture(scope="module")
+def second_stage(small, classifier):
+    """Where both second-stage tests start: the `ae` preset after two epochs, its per-class mixture, draws of
+    every class, and a judge's features of real test images; the judge never sees the fine-tuning."""
+    preset = short("ae", epochs=2)
+    assert preset.fine_tune is not None
+    model, prior = build(preset, small)
+    train(model, prior, small.train, preset.train)
+    density = fit_class_mixture(model, small.train)
+    labels = torch.arange(10).repeat(50)
+
+    def draws(tuned) -> torch.Tensor:
+        return draw_samples(tuned, density, len(labels), labels, torch.Generator().manual_seed(0)).images
+
+    def tuned(adversary_weight: float):
+        """A copy fine-tuned for six epochs from the same weights, with or without the image-space adversary."""
+        copied = copy.deepcopy(model)
+        config = dataclasses.replace(preset.fine_tune, epochs=6, adversary_weight=adversary_weight)
+        fine_tune_decoder(copied, density, small.train, config)
+        return copied
+
+    real = features(classifier, to_unit(small.test.images[:500]))
+    return SimpleNamespace(model=model, labels=labels, draws=draws, without=tuned(0.0), tuned=tuned, real=real)
+
+
+@pytest.mark.xdist_group("second-stage")  # one worker trains the shared start
+def test_fine_tuning_on_the_class_mixture_makes_draws_more_recognisable(second_stage, classifier):
     """The second stage on a briefly trained AE with a label-free decoder: its draws for class k, judged by a
     classifier the fine-tuning never saw, are recognised as k more often afterwards."""
-    preset = short("ae", epochs=2)
-    model, prior = build(preset, small)
-    train(model, prior, small.train, preset.train)
-    density = fit_class_mixture(model, small.train)
-    labels = torch.arange(10).repeat(50)
 
-    def agreement() -> float:
-        samples = draw_samples(model, density, len(labels), labels, torch.Generator().manual_seed(0))
+    def agreement(model) -> float:
         with torch.no_grad():
-            return (classifier(samples.images).argmax(1) == labels).float().mean().item()
+            return (classifier(second_stage.draws(model)).argmax(1) == second_stage.labels).float().mean().item()
 
-    before = agreement()
-    assert preset.fine_tune is not None
-    fine_tune_decoder(model, density, small.train, dataclasses.replace(preset.fine_tune, epochs=2))
-    assert agreement() > before + 0.05, before
+    before = agreement(second_stage.model)
+    assert agreement(second_stage.without) > before + 0.05, before
 
 
-def test_an_image_space_adversary_brings_the_draws_closer_to_real_images(small, classifier):
+@pytest.mark.xdist_group("second-stage")
+def test_an_image_space_adversary_brings_the_draws_closer_to_real_images(second_stage, classifier):
     """The same second stage from the same weights, with and without the adversary: the draws of the one with
     it lie nearer the real test images in the feature space of a classifier the fine-tuning never saw."""
-    preset = short("ae", epochs=2)
-    assert preset.fine_tune is not None
-    model, prior = build(preset, small)
-    train(model, prior, small.train, preset.train)
-    density = fit_class_mixture(model, small.train)
-    labels = torch.arange(10).repeat(50)
-    real = features(classifier, to_unit(small.test.images[:500]))
 
-    def distance(adversary_weight: float) -> float:
-        tuned = copy.deepcopy(model)
-        config = dataclasses.replace(preset.fine_tune, epochs=6, adversary_weight=adversary_weight)
-        fine_tune_decoder(tuned, density, small.train, config)
-        samples = draw_samples(tuned, density, len(labels), labels, torch.Generator().manual_seed(0))
-        return frechet_distance(features(classifier, samples.images), real)
+    def distance(model) -> float:
+        return frechet_distance(features(classifier, second_stage.draws(model)), second_stage.real)
 
-    without, with_adversary = distance(0.0), distance(30.0)
+    without, with_adversary = distance(second_stage.without), distance(second_stage.tuned(30.0))
     assert with_adversary < 0.8 * without, (with_adversary, without)
