@@ -206,10 +206,10 @@ def test_evaluate_reports_every_figure_in_every_judges_space(small, judges):
     assert sum(space["confusion"][3]) == 50 and space["label_accuracy_per_class"][3] == space["confusion"][3][3] / 50
 
 
-@pytest.fixture(scope="module")
-def second_stage(small, classifier):
-    """Where both second-stage tests start: the `ae` preset after two epochs, its per-class mixture, draws of
-    every class, and a judge's features of real test images; the judge never sees the fine-tuning."""
+@pytest.fixture(scope="session")  # a module's fixtures are set up again after another module's test
+def second_stage(small):
+    """Where both second-stage tests start: the `ae` preset after two epochs, its per-class mixture and draws of
+    every class, fine-tuned once without the image-space adversary."""
     preset = short("ae", epochs=2)
     assert preset.fine_tune is not None
     model, prior = build(preset, small)
@@ -227,8 +227,7 @@ def second_stage(small, classifier):
         fine_tune_decoder(copied, density, small.train, config)
         return copied
 
-    real = features(classifier, to_unit(small.test.images[:500]))
-    return SimpleNamespace(model=model, labels=labels, draws=draws, without=tuned(0.0), tuned=tuned, real=real)
+    return SimpleNamespace(model=model, labels=labels, draws=draws, without=tuned(0.0), tuned=tuned)
 
 
 @pytest.mark.xdist_group("second-stage")  # one worker trains the shared start
@@ -245,12 +244,14 @@ def test_fine_tuning_on_the_class_mixture_makes_draws_more_recognisable(second_s
 
 
 @pytest.mark.xdist_group("second-stage")
-def test_an_image_space_adversary_brings_the_draws_closer_to_real_images(second_stage, classifier):
+def test_an_image_space_adversary_brings_the_draws_closer_to_real_images(second_stage, classifier, small):
     """The same second stage from the same weights, with and without the adversary: the draws of the one with
     it lie nearer the real test images in the feature space of a classifier the fine-tuning never saw."""
 
+    real = features(classifier, to_unit(small.test.images[:500]))
+
     def distance(model) -> float:
-        return frechet_distance(features(classifier, second_stage.draws(model)), second_stage.real)
+        return frechet_distance(features(classifier, second_stage.draws(model)), real)
 
     without, with_adversary = distance(second_stage.without), distance(second_stage.tuned(30.0))
     assert with_adversary < 0.8 * without, (with_adversary, without)
