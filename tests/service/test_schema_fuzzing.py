@@ -58,13 +58,15 @@ def map_case(context, case):
     names its model inside (or means the default model), so a query `model` beside it is a contradiction."""
     if case.media_type == "application/json" and isinstance(case.query, dict):
         case.query.pop("model", None)
-    if case.path == "/score" and isinstance(case.body, dict) and not case.body.get("labels"):
-        # the default model (cvae) scores with a label per image, beyond what a schema can say: without labels,
-        # the generated request goes to a model that needs none, as a client would send it
+    if case.path == "/score" and isinstance(case.body, dict):
+        # whether a model scores with a label per image is beyond what a schema can say: the generated request
+        # goes to a served model that fits it, as a client would send it (the other operations keep their
+        # generated names, unknown ones included)
+        model = "cvae" if case.body.get("labels") else "vae"
         if case.media_type == "application/json":
-            case.body.setdefault("model", "vae")
+            case.body["model"] = model
         elif isinstance(case.query, dict):
-            case.query.setdefault("model", "vae")
+            case.query["model"] = model
     return case
 
 
