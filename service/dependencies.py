@@ -155,8 +155,13 @@ async def sample_call(
         int | None, Query(ge=0, lt=2**63, description="the same seed gives the same images", examples=[7])
     ] = None,
     format: Annotated[
-        str, Query(pattern="^(json|png)$", description="json, or png for one grid image", examples=["png"])
-    ] = "json",
+        str | None,
+        Query(
+            pattern="^(json|png)$",
+            description="json, or png for one grid image; left out, `Accept: image/png` asks for the grid",
+            examples=["png"],
+        ),
+    ] = None,
     sampler: Annotated[
         str | None,
         Query(
@@ -189,7 +194,8 @@ async def sample_call(
             422, f"model {served.name} is not conditional (sampling from its {density.name}); leave label out"
         )
     labels = _labels(served, [label] * n, n, needed=True, what="sample") if label is not None else None
-    return SampleCall(served, n, labels, seed, density, format == "png", temperature)
+    png = format == "png" if format is not None else wants_png(request)
+    return SampleCall(served, n, labels, seed, density, png, temperature)
 
 
 UploadModel = Annotated[

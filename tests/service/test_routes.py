@@ -96,10 +96,14 @@ async def test_sample_without_label_on_a_conditional_model_reports_the_labels_dr
     assert len(body["labels"]) == 8 and all(0 <= label < 4 for label in body["labels"])
 
 
-async def test_sample_as_a_png_grid(client):
-    response = await client.get("/sample", params={"model": "tiny-vae", "n": 4, "format": "png"})
-    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
-    assert Image.open(io.BytesIO(response.content)).size == (57, 57)  # 2x2 tiles of 28 with a 1-pixel gutter
+async def test_sample_as_a_png_grid_by_format_or_by_accept_header_and_format_decides_when_both_come(client):
+    png = {"accept": "image/png"}
+    for params, headers in (({"format": "png"}, {}), ({}, png), ({"format": "png"}, {"accept": "application/json"})):
+        response = await client.get("/sample", params={"model": "tiny-vae", "n": 4, **params}, headers=headers)
+        assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+        assert Image.open(io.BytesIO(response.content)).size == (57, 57)  # 2x2 tiles of 28 with a 1-pixel gutter
+    response = await client.get("/sample", params={"model": "tiny-vae", "format": "json"}, headers=png)
+    assert response.headers["content-type"] == "application/json"
 
 
 async def test_decode_json_and_png(client):
